@@ -1,0 +1,40 @@
+# selftrain: `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Telemetry off everywhere: this project runs offline.
+export DO_NOT_TRACK := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export GX_ANALYTICS_ENABLED := False
+export BENTOML_DO_NOT_TRACK := True
+export PREFECT_SERVER_LOGGING_LEVEL := CRITICAL
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint bench
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## create .venv/ and install the project with its dev tools (fast when nothing changed)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+run: install ## run the main job: the training pipeline on the default table
+	$(BIN)/python -m benchmarks.accuracy --quick
+
+lint: install ## ruff
+	$(BIN)/ruff check .
+
+test: install lint ## lint, then run the whole test suite
+	$(BIN)/pytest
+
+bench: install ## accuracy and speed benchmarks (tables on stdout, JSON in benchmarks/results/)
+	$(BIN)/python -m benchmarks.accuracy

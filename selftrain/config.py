@@ -1,0 +1,169 @@
+"""The one configuration object: read from ``params.yaml``, shown as a form in the
+Prefect UI, tracked by DVC as params, passed to every task.
+
+Every default lives here and nowhere else. The defaults of ``SelfTrainingSettings``
+are the configuration that ``benchmarks/accuracy.py`` reports as recommended.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+EstimatorName = Literal[
+    "random_forest", "hist_gradient_boosting", "logistic_regression", "svc", "knn"
+]
+
+
+class _Section(BaseModel):
+    # Unknown keys are typos: refuse them instead of silently ignoring them.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataSettings(_Section):
+    """Where the table is and which columns carry the id and the label."""
+
+    path: str = Field("data/raw/digits.csv", description="CSV or Parquet table")
+    label_column: str = Field("label", description="label column; -1 or empty = unlabeled")
+    id_column: str = Field("id", description="unique row id column")
+    classes: list[int | str] | None = Field(
+        None, description="declared label set; default: the labels seen in the table"
+    )
+    min_rows: int = Field(20, ge=1, description="fewest rows a table may have")
+    max_rows: int = Field(5_000_000, ge=1, description="most rows a table may have")
+    min_labeled_per_class: int = Field(
+        3, ge=1, description="fewest labeled rows each class must have"
+    )
+
+
+class SplitSettings(_Section):
+    """Held-out rows, always drawn from labeled rows, stratified and seeded."""
+
+    test_size: float = Field(0.25, gt=0, lt=1, description="share of labeled rows for test")
+    validation_size: float = Field(
+        0.1, ge=0, lt=1, description="share of the remaining labeled rows for validation"
+    )
+
+
+class MaskingSettings(_Section):
+    """Simulation mode hides labels of a fully labeled table to measure honestly."""
+
+    mode: Literal["auto", "simulate", "real"] = Field(
+        "auto", description="auto: simulate when the table has no unlabeled rows"
+    )
+    labeled_fraction: float = Field(
+        0.1, gt=0, le=1, description="share of training rows whose label is kept"
+    )
+
+
+class SelfTrainingSettings(_Section):
+    """The self-training loop. Defaults are the benchmark's recommended configuration."""
+
+    base_estimator: EstimatorName = "random_forest"
+    criterion: Literal["threshold", "k_best"] = "k_best"
+    threshold: float = Field(0.75, ge=0, le=1)
+    k_best: float = Field(
+        0.2, gt=0, description="rows added per round: a count, or a share (<1) of the pool"
+    )
+    max_rounds: int = Field(20, ge=0, description="most self-training rounds")
+    balanced: bool = Field(True, description="cap each class's share of pseudo-labels at its prior")
+    calibration: Literal["sigmoid", "isotonic"] | None = None
+    teacher: Literal["label_spreading"] | None = Field(
+        "label_spreading", description="blend a kNN-graph teacher into the confidences"
+    )
+    teacher_weight: float = Field(0.5, ge=0, le=1)
+    stopping: Literal["holdout", "cv"] | None = Field(
+        None, description="score every round and keep the best (estimator use)"
+    )
+    patience: int = Field(3, ge=1, description="rounds without improvement before stopping")
+
+
+class GateSettings(_Section):
+    """What a candidate must reach before it replaces the production model."""
+
+    min_accuracy: float = Field(0.5, ge=0, le=1)
+    min_gain: float = Field(0.0, ge=-1, le=1, description="over the labeled-only baseline")
+    max_regression: float = Field(0.01, ge=0, le=1, description="allowed drop vs the champion")
+
+
+class ServingSettings(_Section):
+    model_name: str = "selftrain-classifier"
+    max_batch_rows: int = Field(1000, ge=1)
+    port: int = Field(3000, ge=1, le=65535)
+
+
+class PipelineConfig(_Section):
+    """Everything one pipeline run needs; the file ``params.yaml`` holds one of these."""
+
+    seed: int = Field(0, ge=0, description="seeds splits, masking and estimators")
+    data: DataSettings = DataSettings()
+    split: SplitSettings = SplitSettings()
+    masking: MaskingSettings = MaskingSettings()
+    self_training: SelfTrainingSettings = SelfTrainingSettings()
+    gate: GateSettings = GateSettings()
+    serving: ServingSettings = ServingSettings()
+
+    @model_validator(mode="after")
+    def _rows_bounds(self) -> PipelineConfig:
+        if self.data.min_rows > self.data.max_rows:
+            raise ValueError(
+                f"data.min_rows ({self.data.min_rows}) exceeds data.max_rows ({self.data.max_rows})"
+            )
+        return self
+
+
+class ConfigError(ValueError):
+    """A configuration a user wrote is wrong; the message says which key and why."""
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> PipelineConfig:
+    """Read ``params.yaml`` (or the defaults when it is absent) and apply ``key=value``
+    overrides with dotted keys, like ``dvc exp run -S``."""
+    raw: dict[str, Any] = {}
+    if path is not None and Path(path).exists():
+        try:
+            raw = yaml.safe_load(Path(path).read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    elif path is not None:
+        raise ConfigError(f"config file {path} does not exist")
+    for item in overrides or []:
+        _apply_override(raw, item)
+    try:
+        return PipelineConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source=str(path or "defaults"))) from None
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """One line per wrong key: ``self_training.threshold: Input should be ... (got 2)``."""
+    lines = [f"invalid configuration ({source}):"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(root)"
+        got = "" if err["type"] == "missing" else f" (got {err.get('input')!r})"
+        if err["type"] == "extra_forbidden":
+            got = " (unknown key)"
+        lines.append(f"  {key}: {err['msg']}{got}")
+    return "\n".join(lines)
+
+
+def _apply_override(raw: dict[str, Any], item: str) -> None:
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like key=value, e.g. seed=1")
+    key, _, text = item.partition("=")
+    parts = key.strip().split(".")
+    node = raw
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {item!r}: {part} is not a section")
+    node[parts[-1]] = yaml.safe_load(text) if text.strip() else None
+
+
+def dump_config(config: PipelineConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))

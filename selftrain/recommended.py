@@ -1,0 +1,32 @@
+"""Build the classifier from the configuration: the bridge from ``params.yaml`` to code."""
+
+from __future__ import annotations
+
+from selftrain.config import SelfTrainingSettings
+from selftrain.estimator import SelfTrainingClassifier
+from selftrain.estimators import make_estimator
+
+
+def build_classifier(settings: SelfTrainingSettings, random_state: int | None = None):
+    """A ``SelfTrainingClassifier`` exactly as ``settings`` describe it."""
+    k_best = settings.k_best if settings.k_best < 1 else int(settings.k_best)
+    return SelfTrainingClassifier(
+        make_estimator(settings.base_estimator, random_state),
+        threshold=settings.threshold,
+        criterion=settings.criterion,
+        k_best=k_best,
+        max_iter=settings.max_rounds,
+        balanced=settings.balanced,
+        calibration=settings.calibration,
+        teacher=settings.teacher,
+        teacher_weight=settings.teacher_weight,
+        stopping=settings.stopping,
+        patience=settings.patience,
+        random_state=random_state,
+    )
+
+
+def recommended_classifier(base_estimator: str = "random_forest", random_state: int | None = None):
+    """The configuration ``benchmarks/accuracy.py`` reports as recommended (and the
+    defaults of ``params.yaml``), around the named base estimator."""
+    return build_classifier(SelfTrainingSettings(base_estimator=base_estimator), random_state)

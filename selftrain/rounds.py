@@ -1,0 +1,206 @@
+"""The self-training loop, one round at a time.
+
+``run_round`` is a pure function from one small, serialisable ``RoundState`` to the
+next. ``SelfTrainingClassifier.fit`` loops over it; the Prefect pipeline runs each
+call as a checkpointed task. One implementation, two uses.
+
+Labels inside a state are class indices (``-1`` = unlabeled) so that string labels
+and file round-trips need no pickling; ``classes`` maps them back.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.utils import safe_mask
+
+from selftrain.selection import SelectionPolicy, select_pseudo_labels
+
+
+@dataclass(frozen=True)
+class RoundState:
+    """Where the loop stands after ``round`` rounds of pseudo-labelling."""
+
+    classes: np.ndarray
+    y: np.ndarray  # class index per row, -1 while unlabeled (original + pseudo-labels)
+    labeled_iter: np.ndarray  # 0 = labeled at the start, k = added in round k, -1 = never
+    confidence: np.ndarray  # confidence when pseudo-labeled, nan otherwise
+    round: int = 0
+    termination: str | None = None
+
+    @property
+    def labeled(self) -> np.ndarray:
+        return self.y != -1
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Labels in the user's vocabulary (``-1`` for rows still unlabeled)."""
+        out = np.asarray(self.classes, dtype=object)[np.maximum(self.y, 0)]
+        out[self.y == -1] = -1
+        return out
+
+    def fingerprint(self) -> str:
+        import hashlib
+
+        digest = hashlib.sha256()
+        for arr in (self.y, self.labeled_iter):
+            digest.update(np.ascontiguousarray(arr).tobytes())
+        digest.update(f"{self.round}:{self.termination}".encode())
+        return digest.hexdigest()[:16]
+
+    def save(self, path: str | Path) -> None:
+        """Write the state as one ``.npz`` file (no pickle); written atomically."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        meta = {"round": self.round, "termination": self.termination}
+        with open(tmp, "wb") as fh:
+            np.savez(
+                fh,
+                classes=_plain(self.classes),
+                y=self.y,
+                labeled_iter=self.labeled_iter,
+                confidence=self.confidence,
+                meta=np.array(json.dumps(meta)),
+            )
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> RoundState:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            return cls(
+                classes=data["classes"],
+                y=data["y"],
+                labeled_iter=data["labeled_iter"],
+                confidence=data["confidence"],
+                round=meta["round"],
+                termination=meta["termination"],
+            )
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """``model`` was fitted on ``fitted_on``'s labels; ``state`` is the state after selection."""
+
+    model: object
+    state: RoundState
+    fitted_on: RoundState = field(repr=False)
+
+
+def initial_state(y, classes=None) -> RoundState:
+    """Round 0: the given labels, ``-1`` marking unlabeled rows."""
+    y = np.asarray(y)
+    labeled = ~_is_unlabeled(y)
+    if not labeled.any():
+        raise ValueError("y has no labeled rows: at least two classes need labels (-1 = unlabeled)")
+    seen = np.unique(y[labeled])
+    classes = seen if classes is None else np.asarray(classes)
+    if len(seen) < 2:
+        raise ValueError(
+            f"y has a single labeled class ({seen[0]!r}): self-training needs at least two"
+        )
+    encoded = np.full(len(y), -1, dtype=np.int64)
+    encoded[labeled] = np.searchsorted(classes, y[labeled])
+    labeled_iter = np.where(labeled, 0, -1).astype(np.int64)
+    confidence = np.full(len(y), np.nan)
+    termination = None if (~labeled).any() else "all_labeled"
+    return RoundState(classes, encoded, labeled_iter, confidence, 0, termination)
+
+
+def fit_state(state: RoundState, X, estimator, extra=None):
+    """A clone of ``estimator`` fitted on the state's labeled rows (plus ``extra`` = (X, y))."""
+    mask = state.labeled
+    X_fit, y_fit = X[safe_mask(X, mask)], state.labels[mask]
+    if extra is not None:
+        X_fit = np.concatenate([np.asarray(X_fit), np.asarray(extra[0])])
+        y_fit = np.concatenate([y_fit, extra[1]])
+    return clone(estimator).fit(X_fit, _as_label_array(y_fit, state.classes))
+
+
+def run_round(state: RoundState, X, estimator, policy: SelectionPolicy) -> RoundResult:
+    """Fit on the state's labels, pseudo-label the chosen pool rows: the next state.
+
+    Deterministic for a seeded estimator: the same state and inputs give the same
+    next state, which is what makes a checkpointed rerun end with the same model.
+    """
+    model = fit_state(state, X, estimator)
+    pool = np.flatnonzero(~state.labeled)
+    if pool.size == 0:
+        return RoundResult(model, replace(state, termination="all_labeled"), state)
+    proba = _align_proba(model, X[safe_mask(X, pool)], state.classes)
+    if policy.teacher == "label_spreading":
+        proba = (1 - policy.teacher_weight) * proba + policy.teacher_weight * _graph_proba(
+            state, X, pool
+        )
+    prior = np.bincount(state.y[state.labeled], minlength=len(state.classes)) / state.labeled.sum()
+    chosen, pred, conf = select_pseudo_labels(proba, policy, prior)
+    nxt_round = state.round + 1
+    y, it, cf = state.y.copy(), state.labeled_iter.copy(), state.confidence.copy()
+    rows = pool[chosen]
+    y[rows], it[rows], cf[rows] = pred[chosen], nxt_round, conf[chosen]
+    termination = None
+    if rows.size == 0:
+        termination = "no_change"
+    elif (y != -1).all():
+        termination = "all_labeled"
+    return RoundResult(model, RoundState(state.classes, y, it, cf, nxt_round, termination), state)
+
+
+def round_record(state: RoundState) -> dict:
+    """What a round added: counts per class and their mean confidence."""
+    added = state.labeled_iter == state.round if state.round > 0 else np.zeros_like(state.labeled)
+    per_class = np.bincount(state.y[added], minlength=len(state.classes))
+    return {
+        "round": state.round,
+        "n_labeled": int(state.labeled.sum()),
+        "n_pseudo_labeled": int((state.labeled_iter > 0).sum()),
+        "n_added": int(added.sum()),
+        "added_per_class": {str(c): int(n) for c, n in zip(state.classes, per_class, strict=True)},
+        "mean_confidence": float(np.mean(state.confidence[added])) if added.any() else None,
+    }
+
+
+def _align_proba(model, X_pool, classes) -> np.ndarray:
+    """Probabilities with one column per class of the state, even if the model saw fewer."""
+    proba = model.predict_proba(X_pool)
+    model_classes = np.asarray(model.classes_)
+    if len(model_classes) == len(classes):
+        return proba
+    full = np.zeros((proba.shape[0], len(classes)))
+    full[:, np.searchsorted(classes, model_classes)] = proba
+    return full
+
+
+def _graph_proba(state: RoundState, X, pool) -> np.ndarray:
+    """Label spreading over a kNN graph of all rows: a teacher that sees the data's shape,
+    which corrects the base estimator's bias towards easy classes."""
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.semi_supervised import LabelSpreading
+
+    Xs = StandardScaler().fit_transform(np.asarray(X, dtype=float))
+    spreader = LabelSpreading(kernel="knn", n_neighbors=7, alpha=0.2, max_iter=100)
+    spreader.fit(Xs, state.y)
+    full = np.zeros((len(pool), len(state.classes)))
+    full[:, spreader.classes_] = spreader.label_distributions_[pool]
+    return full
+
+
+def _is_unlabeled(y: np.ndarray) -> np.ndarray:
+    if y.dtype.kind in "iuf":
+        return y == -1
+    return np.array([v is None or (isinstance(v, int | float) and v == -1) for v in y], dtype=bool)
+
+
+def _as_label_array(y_fit, classes) -> np.ndarray:
+    # Fit on the user's own label type, so that estimator_.classes_ matches scikit-learn's.
+    dtype = np.asarray(classes).dtype
+    return np.asarray(list(y_fit), dtype=object if dtype.kind in "OUS" else dtype)
+
+
+def _plain(classes) -> np.ndarray:
+    arr = np.asarray(classes)
+    return arr.astype(str) if arr.dtype.kind == "O" else arr
