@@ -9,6 +9,7 @@ estimators whose confidences mislead it, random forests first.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import replace
 from numbers import Integral, Real
 
@@ -19,9 +20,17 @@ from sklearn.metrics import accuracy_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils import get_tags, safe_mask
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from selftrain.rounds import RoundState, fit_state, initial_state, round_record, run_round
+from selftrain.rounds import (
+    RoundState,
+    fit_state,
+    initial_state,
+    round_record,
+    rounds_stale,
+    run_round,
+)
 from selftrain.selection import SelectionPolicy
 
 TERMINATIONS = ("max_iter", "no_change", "all_labeled", "early_stopping")
@@ -89,16 +98,9 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
     def fit(self, X, y):
         """Fit on ``X`` and ``y`` with ``-1`` marking unlabeled rows."""
         self._check_params()
-        X, y = validate_data(
-            self, X, y, accept_sparse=["csr", "csc"], ensure_all_finite=False
-        )
-        if y.dtype.kind in "US":
-            raise ValueError(
-                "y has dtype string: use dtype object for string labels, with -1 for unlabeled"
-            )
-        self._check_finite(X)
         base = self.round_estimator()
-        state, X_work, held = self._carve_holdout(X, y, initial_state(y))
+        X, y, state = self._validate_input(X, y)
+        state, X_work, held = self._carve_holdout(X, y, state)
         holdout = None if held is None else (X[safe_mask(X, held)], y[held])
         policy = self.selection_policy(int((~state.labeled).sum()))
         rounds = _RoundLog()
@@ -152,7 +154,9 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         if isinstance(k_best, Real) and k_best < 1:
             k_best = max(1, math.ceil(k_best * n_pool))
         elif self.criterion == "k_best" and n_pool and k_best > n_pool:
-            raise ValueError(f"k_best={self.k_best} is larger than the unlabeled pool ({n_pool} rows)")
+            raise ValueError(
+                f"k_best={self.k_best} is larger than the unlabeled pool ({n_pool} rows)"
+            )
         return SelectionPolicy(
             criterion=self.criterion,
             threshold=self.threshold,
@@ -228,6 +232,25 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             if not ok:
                 raise ValueError(f"{name}={getattr(self, name)!r} is invalid: expected {expected}")
 
+    def _validate_input(self, X, y):
+        """Checked ``X``, ``y`` and round 0's state; errors name the argument and value."""
+        n_x, n_y = _n_rows(X), _n_rows(y)
+        if n_x is not None and n_y is not None and n_x != n_y:
+            raise ValueError(f"X has {n_x} rows but y has {n_y} labels: they must match")
+        X, y = validate_data(
+            self, X, y, accept_sparse=["csr", "csc"], ensure_all_finite=False
+        )
+        if y.dtype.kind in "US":
+            raise ValueError(
+                "y has dtype string: use dtype object for string labels, with -1 for unlabeled"
+            )
+        self._check_finite(X)
+        state = initial_state(y)
+        check_classification_targets(y[state.labeled])
+        if state.labeled.all():
+            warnings.warn("y contains no unlabeled samples", UserWarning, stacklevel=3)
+        return X, y, state
+
     def _check_finite(self, X):
         if hasattr(X, "toarray") or get_tags(self.estimator).input_tags.allow_nan:
             return
@@ -244,10 +267,16 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         if self.stopping != "holdout":
             return state, X, None
         labeled = np.flatnonzero(state.labeled)
-        _, held = train_test_split(
-            labeled, test_size=self.validation_fraction, random_state=self.random_state,
-            stratify=state.y[labeled],
-        )
+        try:
+            _, held = train_test_split(
+                labeled, test_size=self.validation_fraction, random_state=self.random_state,
+                stratify=state.y[labeled],
+            )
+        except ValueError as exc:
+            raise ValueError(
+                f"stopping='holdout' with validation_fraction={self.validation_fraction} cannot "
+                f"hold out a stratified slice of {labeled.size} labeled rows: {exc}"
+            ) from None
         keep = np.setdiff1d(np.arange(len(y)), held)
         work = initial_state(y[keep], classes=state.classes)
         return work, X[safe_mask(X, keep)], np.sort(held)
@@ -268,9 +297,14 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         """Score on the original labels only, each fold trained on the rest plus pseudo-labels."""
         original = np.flatnonzero(state.labeled_iter == 0)
         y_orig = state.y[original]
-        smallest = int(np.bincount(y_orig).min())
+        counts = np.bincount(y_orig, minlength=len(state.classes))
+        smallest = int(counts.min())
         if smallest < 2:
-            raise ValueError("stopping='cv' needs at least 2 labeled rows in every class")
+            rare = state.classes[int(counts.argmin())]
+            raise ValueError(
+                f"stopping='cv' needs at least 2 labeled rows in every class; class {rare!r} "
+                f"has {smallest}"
+            )
         folds = StratifiedKFold(min(self.cv, smallest), shuffle=True,
                                 random_state=self.random_state)
         correct = 0
@@ -308,7 +342,14 @@ class _RoundLog:
         self.records.append(record)
 
     def stale(self, patience: int) -> bool:
-        return len(self.records) - 1 - self.best_index >= patience
+        return rounds_stale([r["val_score"] for r in self.records], patience)
+
+
+def _n_rows(a) -> int | None:
+    shape = getattr(a, "shape", None)
+    if shape:
+        return int(shape[0])
+    return len(a) if hasattr(a, "__len__") else None
 
 
 def _decode(state: RoundState) -> np.ndarray:

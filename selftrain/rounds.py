@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import clone
 from sklearn.utils import safe_mask
 
@@ -96,12 +97,15 @@ def initial_state(y, classes=None) -> RoundState:
     y = np.asarray(y)
     labeled = ~_is_unlabeled(y)
     if not labeled.any():
-        raise ValueError("y has no labeled rows: at least two classes need labels (-1 = unlabeled)")
+        raise ValueError(
+            f"y has no labeled rows (all {len(y)} are -1): at least two classes need labels"
+        )
     seen = np.unique(y[labeled])
     classes = seen if classes is None else np.asarray(classes)
     if len(seen) < 2:
         raise ValueError(
-            f"y has a single labeled class ({seen[0]!r}): self-training needs at least two"
+            f"y has labels of only one class ({_plain_value(seen[0])!r}): self-training needs "
+            "at least two labeled classes"
         )
     encoded = np.full(len(y), -1, dtype=np.int64)
     encoded[labeled] = np.searchsorted(classes, y[labeled])
@@ -116,7 +120,11 @@ def fit_state(state: RoundState, X, estimator, extra=None):
     mask = state.labeled
     X_fit, y_fit = X[safe_mask(X, mask)], state.labels[mask]
     if extra is not None:
-        X_fit = np.concatenate([np.asarray(X_fit), np.asarray(extra[0])])
+        X_fit = (
+            sparse.vstack([X_fit, extra[0]], format="csr")
+            if sparse.issparse(X_fit)
+            else np.concatenate([np.asarray(X_fit), np.asarray(extra[0])])
+        )
         y_fit = np.concatenate([y_fit, extra[1]])
     return clone(estimator).fit(X_fit, _as_label_array(y_fit, state.classes))
 
@@ -164,6 +172,17 @@ def round_record(state: RoundState) -> dict:
     }
 
 
+def best_round(scores: list[float | None]) -> int:
+    """The first round with the highest score; the last round when nothing was scored."""
+    valued = [(-np.inf if s is None else s) for s in scores]
+    return len(scores) - 1 if all(s is None for s in scores) else int(np.argmax(valued))
+
+
+def rounds_stale(scores: list[float | None], patience: int) -> bool:
+    """True when the last ``patience`` rounds brought no gain over the best one."""
+    return len(scores) - 1 - best_round(scores) >= patience
+
+
 def _align_proba(model, X_pool, classes) -> np.ndarray:
     """Probabilities with one column per class of the state, even if the model saw fewer."""
     proba = model.predict_proba(X_pool)
@@ -202,5 +221,14 @@ def _as_label_array(y_fit, classes) -> np.ndarray:
 
 
 def _plain(classes) -> np.ndarray:
+    # npz without pickle holds no object arrays: ints stay ints, anything else becomes str
     arr = np.asarray(classes)
-    return arr.astype(str) if arr.dtype.kind == "O" else arr
+    if arr.dtype.kind != "O":
+        return arr
+    if all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in arr):
+        return arr.astype(np.int64)
+    return arr.astype(str)
+
+
+def _plain_value(value):
+    return value.item() if isinstance(value, np.generic) else value

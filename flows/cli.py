@@ -1,0 +1,84 @@
+"""The ``selftrain`` command line: ``selftrain run``, ``selftrain prepare``."""
+
+from __future__ import annotations
+
+import os
+
+# Offline and quiet by default; must be set before Prefect is imported.
+for _key, _value in {
+    "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "GX_ANALYTICS_ENABLED": "False", "BENTOML_DO_NOT_TRACK": "True",
+    "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+}.items():
+    os.environ.setdefault(_key, _value)
+
+from pathlib import Path  # noqa: E402
+from typing import Annotated  # noqa: E402
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from selftrain.config import ConfigError, load_config  # noqa: E402
+
+app = typer.Typer(help="Self-training pipelines: few labels in, a served classifier out.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+console = Console(stderr=True)
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Option(help="the params file")] = Path("params.yaml"),
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", "-S", help="override a parameter: --set self_training.threshold=0.9")] = None,
+    verbose: Annotated[bool, typer.Option(help="show Prefect's logs and tracebacks")] = False,
+) -> None:
+    """Run the training pipeline: validate, mask, self-train, evaluate, gate, package."""
+    try:
+        cfg = load_config(config if config.exists() or config != Path("params.yaml") else None,
+                          set_ or [])
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from None
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from flows.progress import run_with_progress
+
+    summary = run_with_progress(cfg, str(config) if config.exists() else None, console, verbose)
+    print_summary(summary)
+
+
+@app.command()
+def prepare(path: Annotated[Path, typer.Argument()] = Path("data/raw/digits.csv")) -> None:
+    """Export the embedded default table (scikit-learn's digits) to CSV."""
+    from selftrain.datasets import export_digits
+
+    console.print(f"wrote {export_digits(path)}")
+
+
+def print_summary(summary: dict) -> None:
+    table = Table(title="selftrain run")
+    table.add_column("model")
+    table.add_column("test accuracy", justify="right")
+    table.add_column("macro-F1", justify="right")
+    table.add_row("labeled-only baseline", f"{summary['baseline_accuracy']:.4f}",
+                  f"{summary['baseline_macro_f1']:.4f}")
+    table.add_row(f"chosen round {summary['chosen_round']}", f"{summary['test_accuracy']:.4f}",
+                  f"{summary['test_macro_f1']:.4f}")
+    if summary.get("champion_accuracy") is not None:
+        table.add_row(f"champion {summary['champion_tag']}",
+                      f"{summary['champion_accuracy']:.4f}", "")
+    out = Console()
+    out.print(table)
+    verdict = "[green]promoted[/green]" if summary["promoted"] else "[yellow]not promoted[/yellow]"
+    out.print(f"{verdict} -> {summary['destination']}")
+    for reason in summary["gate_reasons"]:
+        out.print(f"  {reason}", highlight=False)
+    if summary.get("pseudo_label_accuracy") is not None:
+        out.print(f"pseudo-labels: {summary['n_pseudo_labeled']} rows, "
+                  f"{summary['pseudo_label_accuracy']:.1%} correct (simulation mode)")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,86 @@
+"""The training pipeline: validate -> mask -> rounds -> evaluate -> gate -> package.
+
+This module only wires tasks; each stage lives in ``tasks/``.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+from prefect.transactions import transaction
+
+from selftrain.config import PipelineConfig
+from selftrain.rounds import rounds_stale
+from tasks.evaluate import evaluate_rounds, write_metrics
+from tasks.gate import gate_candidate
+from tasks.lineage import collect_lineage
+from tasks.mask import mask_table
+from tasks.package import keep_candidate, package_model
+from tasks.self_train import round_model, train_round
+from tasks.validate import validate_table
+from tasks.workspace import CANDIDATES_DIR, METRICS_DIR, REPORTS_DIR, WORK_DIR
+
+
+@flow(name="train-pipeline", description="Self-train a classifier and promote it if it earns it")
+def train_pipeline(config: PipelineConfig = PipelineConfig(), params_path: str | None = None
+                   ) -> dict:
+    """Train from ``config.data.path`` and promote to the BentoML model store if the gate
+    passes. Returns the metrics, the gate's decision and where the model went."""
+    frame, fingerprint = validate_table(config, REPORTS_DIR)
+    data = mask_table(frame, fingerprint, config, WORK_DIR)
+    del frame
+    records = run_rounds(data, config)
+    metrics = evaluate_rounds(records, data, REPORTS_DIR, METRICS_DIR)
+    lineage = collect_lineage(config, fingerprint, params_path)
+    model = round_model(data, config, metrics["chosen_round"])
+    with transaction():
+        decision = gate_candidate(metrics, data, config.gate, config.serving.model_name)
+        if decision.promote:
+            destination = package_model(model, data, config, metrics, lineage)
+        else:
+            destination = keep_candidate(model, data, config, metrics, lineage, CANDIDATES_DIR,
+                                         decision.reasons)
+    summary = {**metrics, **lineage, "promoted": decision.promote,
+               "champion_accuracy": decision.champion_accuracy,
+               "champion_tag": decision.champion_tag, "gate_reasons": decision.reasons,
+               "destination": destination}
+    write_metrics({k: v for k, v in summary.items() if not isinstance(v, dict | list)}
+                  | {"gate_reasons": decision.reasons}, METRICS_DIR)
+    create_markdown_artifact(key="train-summary", markdown=summary_markdown(summary),
+                             description="Gate decision and where the model went")
+    return summary
+
+
+def run_rounds(data, config: PipelineConfig) -> list[dict]:
+    """Round 0 is the labeled-only baseline; stop on an exhausted pool, no new labels,
+    ``max_rounds``, or ``patience`` rounds without validation gain."""
+    settings, records = config.self_training, []
+    for round_ in range(settings.max_rounds + 1):
+        record = train_round(data, config, round_)
+        records.append(record)
+        scores = [r["val_accuracy"] for r in records]
+        if (record["pool_left"] == 0 or record["next_termination"] == "no_change"
+                or rounds_stale(scores, settings.patience)):
+            break
+    return records
+
+
+def summary_markdown(summary: dict) -> str:
+    verdict = "**promoted**" if summary["promoted"] else "**not promoted**"
+    lines = [
+        f"# Training run: {verdict}",
+        "",
+        "| | accuracy |", "|---|---|",
+        f"| labeled-only baseline | {summary['baseline_accuracy']:.4f} |",
+        f"| chosen round ({summary['chosen_round']}) | {summary['test_accuracy']:.4f} |",
+    ]
+    if summary["champion_accuracy"] is not None:
+        lines.append(f"| champion {summary['champion_tag']} | {summary['champion_accuracy']:.4f} |")
+    lines += ["", "## Gate", *[f"- {r}" for r in summary["gate_reasons"]], "",
+              f"Model: `{summary['destination']}`", "",
+              f"Reports: `{REPORTS_DIR}/rounds.png`, `{REPORTS_DIR}/confusion_matrix.png`, "
+              f"Data Docs under `{REPORTS_DIR}/`; metrics in `{METRICS_DIR}/metrics.json`."]
+    return "\n".join(lines)
+
+
+__all__ = ["train_pipeline"]

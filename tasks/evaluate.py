@@ -1,0 +1,120 @@
+"""Evaluation: metrics of the baseline, every round and the chosen round, as files,
+plots and Prefect artifacts."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from prefect import task  # noqa: E402
+from prefect.artifacts import create_table_artifact  # noqa: E402
+from prefect.cache_policies import NONE  # noqa: E402
+
+from selftrain.rounds import best_round  # noqa: E402
+from tasks.mask import PreparedData  # noqa: E402
+
+ROUND_COLUMNS = ("round", "n_labeled", "n_pseudo_labeled", "n_added", "mean_confidence",
+                 "val_accuracy", "test_accuracy", "test_macro_f1", "pseudo_label_accuracy")
+
+
+@task(name="evaluate", cache_policy=NONE)
+def evaluate_rounds(records: list[dict], data: PreparedData, reports_dir: str,
+                    metrics_dir: str) -> dict:
+    """Pick the round with the best validation accuracy and report every round on test."""
+    chosen = best_round([r["val_accuracy"] for r in records])
+    base, best = records[0], records[chosen]
+    metrics = {
+        "test_accuracy": best["test_accuracy"],
+        "test_macro_f1": best["test_macro_f1"],
+        "baseline_accuracy": base["test_accuracy"],
+        "baseline_macro_f1": base["test_macro_f1"],
+        "chosen_round": best["round"],
+        "n_rounds": len(records),
+        "n_pseudo_labeled": best["n_pseudo_labeled"],
+        "pseudo_label_accuracy": best["pseudo_label_accuracy"],
+        "val_accuracy": best["val_accuracy"],
+        "per_class_recall": best["test_report"]["per_class_recall"],
+        "confusion_matrix": best["test_report"]["confusion_matrix"],
+        "baseline_confusion_matrix": base["test_report"]["confusion_matrix"],
+        "classes": data.schema.classes,
+        "mode": data.mode,
+        "data_fingerprint": data.fingerprint,
+        "n_train": data.n_train,
+        "n_labeled": data.n_labeled,
+        "n_test": data.n_test,
+    }
+    metrics_path = Path(metrics_dir)
+    metrics_path.mkdir(parents=True, exist_ok=True)
+    write_rounds_csv(records, metrics_path / "rounds.csv")
+    reports = Path(reports_dir)
+    reports.mkdir(parents=True, exist_ok=True)
+    plot_rounds(records, chosen, reports / "rounds.png")
+    plot_confusion(best["test_report"]["confusion_matrix"], data.schema.classes,
+                   reports / "confusion_matrix.png")
+    create_table_artifact(
+        key="self-training-rounds",
+        table=[{c: r.get(c) for c in ROUND_COLUMNS} for r in records],
+        description=f"Rounds of run {data.key}; chosen round {best['round']} (best validation)",
+    )
+    return metrics
+
+
+def write_metrics(metrics: dict, metrics_dir: str) -> Path:
+    """``metrics.json`` without the bulky per-class arrays DVC cannot compare."""
+    path = Path(metrics_dir) / "metrics.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(metrics, indent=2, default=str))
+    tmp.replace(path)
+    return path
+
+
+def write_rounds_csv(records: list[dict], path: Path) -> None:
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=ROUND_COLUMNS)
+        writer.writeheader()
+        for r in records:
+            writer.writerow({c: r.get(c) for c in ROUND_COLUMNS})
+
+
+def plot_rounds(records: list[dict], chosen: int, path: Path) -> None:
+    """Accuracy (validation, test) and pseudo-label count by round, chosen round marked."""
+    rounds = [r["round"] for r in records]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for key, label in (("val_accuracy", "validation accuracy"), ("test_accuracy", "test accuracy"),
+                       ("pseudo_label_accuracy", "pseudo-label accuracy")):
+        values = [r.get(key) for r in records]
+        if any(v is not None for v in values):
+            ax.plot(rounds, [float("nan") if v is None else v for v in values], marker="o",
+                    label=label)
+    ax.axvline(records[chosen]["round"], color="grey", linestyle="--", label="chosen round")
+    ax.set_xlabel("round")
+    ax.set_ylabel("accuracy")
+    ax2 = ax.twinx()
+    ax2.bar(rounds, [r["n_pseudo_labeled"] for r in records], alpha=0.2, color="tab:purple")
+    ax2.set_ylabel("pseudo-labeled rows (bars)")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("Self-training by round")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_confusion(matrix: list[list[int]], classes: list, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(classes)), [str(c) for c in classes])
+    ax.set_yticks(range(len(classes)), [str(c) for c in classes])
+    for i, row in enumerate(matrix):
+        for j, value in enumerate(row):
+            ax.text(j, i, str(value), ha="center", va="center", fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title("Confusion matrix (test, chosen round)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

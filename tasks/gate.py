@@ -1,0 +1,71 @@
+"""The evaluation gate: a candidate replaces production only when it earns it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import bentoml
+import numpy as np
+from prefect import task
+from prefect.cache_policies import NONE
+
+from selftrain.config import GateSettings
+from selftrain.schema import load_model
+from tasks.mask import PreparedData
+
+
+@dataclass
+class GateDecision:
+    promote: bool
+    reasons: list[str] = field(default_factory=list)
+    candidate_accuracy: float = 0.0
+    baseline_accuracy: float = 0.0
+    champion_accuracy: float | None = None
+    champion_tag: str | None = None
+
+
+@task(name="gate", cache_policy=NONE)
+def gate_candidate(metrics: dict, data: PreparedData, gate: GateSettings,
+                   model_name: str) -> GateDecision:
+    """Promote only if accurate enough, better than labeled-only, and not worse than the
+    champion (scored on this run's test split) by more than ``max_regression``."""
+    champion_tag, champion_acc = score_champion(model_name, data)
+    return decide(metrics["test_accuracy"], metrics["baseline_accuracy"], champion_acc,
+                  champion_tag, gate)
+
+
+def decide(candidate: float, baseline: float, champion: float | None,
+           champion_tag: str | None, gate: GateSettings) -> GateDecision:
+    reasons, ok = [], True
+    checks = [
+        (candidate >= gate.min_accuracy,
+         f"accuracy {candidate:.4f} {'≥' if candidate >= gate.min_accuracy else '<'} "
+         f"gate.min_accuracy {gate.min_accuracy:.4f}"),
+        (candidate >= baseline + gate.min_gain - 1e-12,
+         f"accuracy {candidate:.4f} vs labeled-only baseline {baseline:.4f} + gate.min_gain "
+         f"{gate.min_gain:.4f}"),
+    ]
+    if champion is not None:
+        checks.append((candidate >= champion - gate.max_regression - 1e-12,
+                       f"accuracy {candidate:.4f} vs champion {champion_tag} {champion:.4f} - "
+                       f"gate.max_regression {gate.max_regression:.4f}"))
+    else:
+        reasons.append("no champion in the model store: first promotion")
+    for passed, text in checks:
+        ok &= passed
+        reasons.append(("pass: " if passed else "FAIL: ") + text)
+    return GateDecision(ok, reasons, candidate, baseline, champion, champion_tag)
+
+
+def score_champion(model_name: str, data: PreparedData) -> tuple[str | None, float | None]:
+    """The production model's accuracy on this run's test split, if it can read this table."""
+    try:
+        champion = bentoml.models.get(f"{model_name}:latest")
+    except bentoml.exceptions.NotFound:
+        return None, None
+    model, schema = load_model(champion.path)
+    if schema.feature_names != data.schema.feature_names:
+        return str(champion.tag), None
+    ws = data.workspace
+    accuracy = float(np.mean(model.predict(ws.load("X_test")) == ws.load("y_test")))
+    return str(champion.tag), accuracy

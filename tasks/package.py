@@ -1,0 +1,69 @@
+"""Packaging: the promoted model goes into the BentoML model store, with its lineage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+from pathlib import Path
+
+import bentoml
+from prefect import task
+from prefect.cache_policies import NONE
+
+from selftrain.config import PipelineConfig
+from selftrain.schema import save_model
+from tasks.mask import PreparedData
+
+
+@task(name="package", cache_policy=NONE)
+def package_model(model, data: PreparedData, config: PipelineConfig, metrics: dict,
+                  lineage: dict) -> str:
+    """Save to the model store as ``serving.model_name``; returns the new tag.
+
+    ``bentoml.models.create`` writes into a temporary directory and moves it into the
+    store only when the block ends cleanly: a failure leaves the store as it was.
+    """
+    meta = model_metadata(data, config, metrics, lineage)
+    with bentoml.models.create(
+        config.serving.model_name,
+        labels={"stage": "production", "run": data.key},
+        metadata=meta,
+    ) as entry:
+        save_model(entry.path, model, data.schema)
+    return str(entry.tag)
+
+
+@task(name="keep-candidate", cache_policy=NONE)
+def keep_candidate(model, data: PreparedData, config: PipelineConfig, metrics: dict,
+                   lineage: dict, candidates_dir: str, reasons: list[str]) -> str:
+    """A rejected candidate is kept on disk with its report, never in the store."""
+    target = Path(candidates_dir) / data.key
+    save_model(target, model, data.schema)
+    report = {"reasons": reasons, **model_metadata(data, config, metrics, lineage)}
+    (target / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    return str(target)
+
+
+def model_metadata(data: PreparedData, config: PipelineConfig, metrics: dict,
+                   lineage: dict) -> dict:
+    """Everything needed to trace a served model to its data, parameters and code."""
+    scalar = {k: v for k, v in metrics.items() if not isinstance(v, dict | list)}
+    return {
+        **scalar,
+        **lineage,
+        "config": config.model_dump(mode="json"),
+        "classes": data.schema.classes,
+        "feature_names": data.schema.feature_names,
+        "dtypes": data.schema.dtypes,
+        "promoted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None

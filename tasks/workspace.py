@@ -1,0 +1,78 @@
+"""Where a run keeps its files, and the keys that tie them to data + configuration."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from selftrain.config import PipelineConfig
+
+# The parts of the configuration that change what the rounds compute.
+ROUND_SECTIONS = ("seed", "data", "split", "masking", "self_training")
+
+
+def run_key(fingerprint: str, config: PipelineConfig) -> str:
+    """Data content fingerprint + the configuration the rounds depend on."""
+    payload = json.dumps(config.model_dump(mode="json", include=set(ROUND_SECTIONS)),
+                         sort_keys=True)
+    return hashlib.sha256(f"{fingerprint}:{payload}".encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Files of one run under ``root``: prepared arrays and round checkpoints."""
+
+    root: Path
+
+    @classmethod
+    def for_run(cls, base: str | Path, key: str) -> Workspace:
+        root = Path(base) / key
+        root.mkdir(parents=True, exist_ok=True)
+        return cls(root)
+
+    def array_path(self, name: str) -> Path:
+        return self.root / f"{name}.npy"
+
+    def save_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        for name, arr in arrays.items():
+            tmp = self.root / f"{name}.tmp.npy"
+            np.save(tmp, arr, allow_pickle=arr.dtype.kind == "O")
+            tmp.replace(self.array_path(name))
+
+    def load(self, name: str) -> np.ndarray:
+        path = self.array_path(name)
+        # Memory-mapped: a round reads the table once per process, not once per task.
+        if _is_object(path):
+            return np.load(path, allow_pickle=True)
+        return np.load(path, mmap_mode="r")
+
+    def state_path(self, round_: int) -> Path:
+        return self.root / f"state-{round_:03d}.npz"
+
+
+def _is_object(path: Path) -> bool:
+    with path.open("rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                  else np.lib.format.read_array_header_2_0)
+        dtype = reader(fh)[2]
+    return dtype.kind == "O"
+
+
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    """Content hash of a file, streamed (tables can be large)."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+# Outputs, relative to the working directory (the project root under `make run` / DVC).
+REPORTS_DIR = "reports"
+METRICS_DIR = "metrics"
+CANDIDATES_DIR = "models/candidates"
+WORK_DIR = ".selftrain/work"
