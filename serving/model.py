@@ -1,0 +1,141 @@
+"""Which promoted model the service answers with, and what it tells clients about it.
+
+The tag is resolved once, at import time of the service, so that the class-level
+model reference names one exact model: ``bentoml build`` packs that one, and a
+server never starts without a model.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bentoml
+import numpy as np
+from bentoml.exceptions import BentoMLException
+
+from selftrain import load_config
+from selftrain.config import ServingSettings
+from selftrain.schema import FeatureSchema, load_model
+
+TAG_ENV = "SELFTRAIN_MODEL_TAG"
+CONFIG_ENV = "SELFTRAIN_CONFIG"
+PRODUCTION_LABEL = ("stage", "production")
+
+
+class NoPromotedModel(RuntimeError):
+    """The store holds no model the service could serve; the message says what to do."""
+
+
+def load_serving_settings() -> ServingSettings:
+    """``serving`` section of params.yaml (or $SELFTRAIN_CONFIG); defaults when absent."""
+    path = Path(os.environ.get(CONFIG_ENV, "params.yaml"))
+    return load_config(path if path.exists() else None).serving
+
+
+def resolve_model_tag(model_name: str, requested: str | None = None) -> str:
+    """The exact tag to serve: ``requested`` if given (``name:version`` or a version),
+    else the newest entry of ``model_name`` labelled stage=production."""
+    if requested:
+        tag = requested if ":" in requested else f"{model_name}:{requested}"
+        try:
+            return str(bentoml.models.get(tag).tag)
+        except BentoMLException:
+            raise NoPromotedModel(
+                f"model {tag!r} (from ${TAG_ENV}) is not in the BentoML model store "
+                f"at {_store_home()}"
+            ) from None
+    promoted = [m for m in _list_models(model_name) if _is_production(m)]
+    if not promoted:
+        raise NoPromotedModel(
+            f"no promoted model {model_name!r} in the BentoML model store at {_store_home()}: "
+            "run the training pipeline until a model passes the gate, or point "
+            "BENTOML_HOME at the store that holds it"
+        )
+    return str(max(promoted, key=lambda m: m.creation_time).tag)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """The estimator, its feature contract and the store facts clients may ask for."""
+
+    tag: str
+    estimator: Any
+    schema: FeatureSchema
+    metadata: dict[str, Any]
+    created_at: str
+    labels_from_proba: bool
+
+    def describe(self) -> dict[str, Any]:
+        """The body of GET /metadata: the schema, the metrics and the lineage."""
+        extra = {k: v for k, v in self.metadata.items() if k not in _SCHEMA_KEYS}
+        return {
+            "model_tag": self.tag,
+            "classes": self.schema.classes,
+            "feature_names": self.schema.feature_names,
+            "dtypes": self.schema.dtypes,
+            "stored_at": self.created_at,
+            **extra,
+        }
+
+
+def open_model(stored) -> LoadedModel:
+    """Load a model-store entry written by the package task."""
+    estimator, schema = load_model(stored.path)
+    return LoadedModel(
+        tag=str(stored.tag),
+        estimator=estimator,
+        schema=schema,
+        metadata=dict(stored.info.metadata),
+        created_at=stored.creation_time.isoformat(),
+        labels_from_proba=labels_follow_proba(estimator),
+    )
+
+
+def labels_follow_proba(estimator) -> bool:
+    """True when ``predict`` is the argmax of ``predict_proba``, so one call gives both.
+
+    It holds for forests, boosting, linear models, kNN and calibrated models; not for
+    an SVC with Platt scaling, whose ``predict`` uses the decision function.
+    """
+    inner = estimator
+    while True:
+        if hasattr(inner, "steps"):
+            inner = inner.steps[-1][1]
+        elif hasattr(inner, "estimator_"):
+            inner = inner.estimator_
+        else:
+            break
+    return type(inner).__name__ not in {"SVC", "NuSVC"}
+
+
+def predict_rows(model: LoadedModel, rows: np.ndarray) -> np.ndarray:
+    """Column 0: index of the predicted class in ``classes_``; the rest: probabilities."""
+    estimator = model.estimator
+    proba = estimator.predict_proba(rows)
+    if model.labels_from_proba:
+        index = proba.argmax(axis=1)
+    else:
+        index = np.searchsorted(estimator.classes_, estimator.predict(rows))
+    return np.column_stack([index.astype(np.float64), proba])
+
+
+_SCHEMA_KEYS = {"classes", "feature_names", "dtypes"}
+
+
+def _list_models(model_name: str) -> list:
+    try:
+        return bentoml.models.list(model_name)
+    except BentoMLException:
+        return []
+
+
+def _is_production(model) -> bool:
+    key, value = PRODUCTION_LABEL
+    return model.info.labels.get(key) == value
+
+
+def _store_home() -> str:
+    return os.environ.get("BENTOML_HOME", str(Path.home() / "bentoml"))
