@@ -108,9 +108,9 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             result = run_round(state, X_work, base, policy)
             rounds.add(*self._scored(result.fitted_on, result.model, X_work, holdout, base))
             state = result.state
-            if self.verbose:
-                print(f"End of iteration {state.round}, added "
-                      f"{round_record(state)['n_added']} new labels.")
+            n_added = round_record(state)["n_added"]
+            if self.verbose and n_added:  # scikit-learn stays silent on a round that adds none
+                print(f"End of iteration {state.round}, added {n_added} new labels.")
             if self.stopping and rounds.stale(self.patience):
                 state = replace(state, termination="early_stopping")
         if state.termination not in ("all_labeled", "early_stopping") and (
