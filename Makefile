@@ -27,8 +27,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-run: install ## run the main job: the training pipeline on the default table
-	$(BIN)/python -m benchmarks.accuracy --quick
+run: install ## run the main job: the training pipeline on the default table (digits)
+	test -f data/raw/digits.csv || $(BIN)/selftrain prepare data/raw/digits.csv
+	$(BIN)/selftrain run --config params.yaml
 
 lint: install ## ruff
 	$(BIN)/ruff check .

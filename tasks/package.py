@@ -49,7 +49,7 @@ def model_metadata(data: PreparedData, config: PipelineConfig, metrics: dict,
                    lineage: dict) -> dict:
     """Everything needed to trace a served model to its data, parameters and code."""
     scalar = {k: v for k, v in metrics.items() if not isinstance(v, dict | list)}
-    return {
+    return _without_none({
         **scalar,
         **lineage,
         "config": config.model_dump(mode="json"),
@@ -57,7 +57,16 @@ def model_metadata(data: PreparedData, config: PipelineConfig, metrics: dict,
         "feature_names": data.schema.feature_names,
         "dtypes": data.schema.dtypes,
         "promoted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
+    })
+
+
+def _without_none(value):
+    # BentoML metadata accepts basic types only: a missing value is an absent key.
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value if v is not None]
+    return value
 
 
 def git_commit() -> str | None:
