@@ -300,7 +300,7 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         counts = np.bincount(y_orig, minlength=len(state.classes))
         smallest = int(counts.min())
         if smallest < 2:
-            rare = state.classes[int(counts.argmin())]
+            rare = np.asarray(state.classes, dtype=object)[int(counts.argmin())]
             raise ValueError(
                 f"stopping='cv' needs at least 2 labeled rows in every class; class {rare!r} "
                 f"has {smallest}"
