@@ -70,7 +70,7 @@ async def _answer(request: Request, with_labels: bool) -> Response:
     answer = {"model_tag": service.model.tag, "classes": service.classes}
     if with_labels:
         answer["labels"] = [service.classes[i] for i in outputs[:, 0].astype(np.int64)]
-    answer["probabilities"] = outputs[:, 1:]
+    answer["probabilities"] = np.ascontiguousarray(outputs[:, 1:])
     return _json(answer)
 
 

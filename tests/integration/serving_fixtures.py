@@ -1,0 +1,135 @@
+"""A promoted model in a throw-away BentoML store, and a real server on a loopback port.
+
+The model entry is written exactly as the pipeline's package task writes it, so the
+service is tested against the contract, not against a test double.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import joblib
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.ensemble import RandomForestClassifier
+
+from selftrain.schema import FeatureSchema, save_model
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+FEATURES = [f"pixel_{i // 8}_{i % 8}" for i in range(64)]
+QUIET = {
+    "DO_NOT_TRACK": "1",
+    "BENTOML_DO_NOT_TRACK": "True",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "GX_ANALYTICS_ENABLED": "False",
+}
+
+
+def digits_model(n_estimators: int = 50):
+    """(fitted random forest, X as float64) on scikit-learn's digits, seeded."""
+    X, y = load_digits(return_X_y=True)
+    model = RandomForestClassifier(n_estimators=n_estimators, random_state=0).fit(X, y)
+    return model, X.astype(np.float64)
+
+
+def promote_model(home: Path, model, name: str = "selftrain-classifier") -> str:
+    """Write ``model`` into the store at ``home`` the way the package task does; its tag.
+
+    A child process does the writing: BentoML fixes its store location once per
+    process, and this one may already have used another.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    pickled = home / f"{name}.input.joblib"
+    joblib.dump(model, pickled)
+    env = {**os.environ, **QUIET, "BENTOML_HOME": str(home)}
+    done = subprocess.run(
+        [sys.executable, __file__, str(pickled), name],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+def _create_entry(model, name: str) -> str:
+    import bentoml
+
+    classes = [int(c) for c in model.classes_]
+    schema = FeatureSchema(feature_names=FEATURES, dtypes=["float64"] * 64, classes=classes)
+    meta = {
+        "test_accuracy": 0.97,
+        "test_macro_f1": 0.968,
+        "data_fingerprint": "sha256:feedbeef",
+        "dvc_hash": "md5:0123",
+        "params_hash": "sha256:abcd",
+        "git_commit": "deadbeef",
+        "promoted_at": dt.datetime.now(dt.UTC).isoformat(),
+        "config": {"seed": 0},
+        "classes": classes,
+        "feature_names": FEATURES,
+        "dtypes": schema.dtypes,
+    }
+    with bentoml.models.create(name, labels={"stage": "production"}, metadata=meta) as bm:
+        save_model(bm.path, model, schema)
+    return str(bm.tag)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(home: Path, port: int, log: Path, **env: str) -> subprocess.Popen:
+    """``bentoml serve`` of our service in its own process group, logging to ``log``."""
+    from serving.run import server_command
+
+    full_env = {**os.environ, **QUIET, "BENTOML_HOME": str(home), "OMP_NUM_THREADS": "1", **env}
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            server_command(port),
+            cwd=PROJECT_ROOT,
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def wait_ready(proc: subprocess.Popen, url: str, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"server not ready after {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """SIGTERM to the process group we started (the server and its workers), then wait."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    print(_create_entry(joblib.load(sys.argv[1]), sys.argv[2]))
