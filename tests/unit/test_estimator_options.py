@@ -149,5 +149,6 @@ def test_sparse_input_with_holdout_trains_on_the_held_out_rows_too(iris_semi):
     kwargs = {"stopping": "holdout", "random_state": 0, "max_iter": 3}
     dense = SelfTrainingClassifier(LogisticRegression(), **kwargs).fit(X, y)
     packed = SelfTrainingClassifier(LogisticRegression(), **kwargs).fit(sparse.csr_matrix(X), y)
-    assert packed.history_ == dense.history_
+    np.testing.assert_array_equal(packed.labeled_iter_, dense.labeled_iter_)
+    assert [r["val_score"] for r in packed.history_] == [r["val_score"] for r in dense.history_]
     np.testing.assert_array_equal(packed.predict(sparse.csr_matrix(X)), dense.predict(X))
