@@ -1,0 +1,78 @@
+"""Base estimators by name, and the recommended configuration built from the settings."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from selftrain import (
+    SelfTrainingClassifier,
+    SelfTrainingSettings,
+    make_estimator,
+    recommended_classifier,
+)
+from selftrain.estimators import ESTIMATOR_NAMES
+from selftrain.recommended import build_classifier
+
+pytestmark = pytest.mark.filterwarnings("ignore:The `probability` parameter:FutureWarning")
+
+
+@pytest.mark.parametrize("name", ESTIMATOR_NAMES)
+def test_every_named_estimator_fits_and_gives_probabilities(iris_semi, name):
+    X, y_true, _ = iris_semi
+    model = make_estimator(name, random_state=0).fit(X[::3], y_true[::3])
+    proba = model.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert model.score(X, y_true) > 0.8
+
+
+@pytest.mark.parametrize("name", ["logistic_regression", "svc", "knn"])
+def test_scale_sensitive_estimators_come_with_a_scaler(name):
+    model = make_estimator(name)
+    assert isinstance(model, Pipeline) and isinstance(model.steps[0][1], StandardScaler)
+
+
+def test_seeded_estimators_are_fresh_and_deterministic(iris_semi):
+    X, y_true, _ = iris_semi
+    first, second = make_estimator("random_forest", 1), make_estimator("random_forest", 1)
+    assert first is not second
+    np.testing.assert_array_equal(first.fit(X, y_true).predict_proba(X),
+                                  second.fit(X, y_true).predict_proba(X))
+
+
+def test_unknown_estimator_names_the_value_and_the_choices():
+    with pytest.raises(ValueError, match=r"base_estimator='xgboost' is not known.*random_forest"):
+        make_estimator("xgboost")
+
+
+def test_build_classifier_follows_the_settings():
+    settings = SelfTrainingSettings(base_estimator="knn", criterion="k_best", k_best=5.0,
+                                    max_rounds=4, balanced=False, stopping="holdout")
+    clf = build_classifier(settings, random_state=3)
+    assert isinstance(clf, SelfTrainingClassifier)
+    assert (clf.criterion, clf.k_best, clf.max_iter, clf.balanced) == ("k_best", 5, 4, False)
+    assert isinstance(clf.k_best, int)
+    assert (clf.stopping, clf.random_state) == ("holdout", 3)
+    assert clone(clf).get_params()["max_iter"] == 4
+
+
+def test_recommended_classifier_is_the_default_settings():
+    clf = recommended_classifier(random_state=0)
+    defaults = SelfTrainingSettings()
+    assert clf.criterion == defaults.criterion and clf.balanced == defaults.balanced
+    assert clf.teacher == defaults.teacher and clf.max_iter == defaults.max_rounds
+    assert type(clf.estimator).__name__ == "RandomForestClassifier"
+
+
+def test_recommended_classifier_fits_digits_with_few_labels():
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:500], y[:500]
+    y_semi = np.where(np.random.RandomState(0).rand(500) < 0.8, -1, y)
+    clf = recommended_classifier(random_state=0).set_params(max_iter=2,
+                                                            estimator__n_estimators=30)
+    clf.fit(X, y_semi)
+    assert clf.n_iter_ >= 1
+    pseudo = clf.labeled_iter_ > 0
+    assert np.mean(clf.transduction_[pseudo] == y[pseudo]) > 0.85
