@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     if not console.is_terminal:  # a log file: wide enough for the table
         console = Console(width=140)
     result = run_benchmark(
-        args.datasets, args.fractions, range(args.seeds), args.extras, console=console
+        args.datasets, args.fractions, range(args.seeds), args.extras, console=console,
+        partial_out=args.out.with_suffix(".partial.json"),
     )
     print_table(console, result)
     print_bars(console, result["bars"])
@@ -78,8 +79,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def run_benchmark(datasets, fractions, seeds, extras=(), console: Console | None = None) -> dict:
-    """Every dataset x fraction x seed; returns the JSON-ready result with cells and bars."""
+def run_benchmark(datasets, fractions, seeds, extras=(), console: Console | None = None,
+                  partial_out: Path | None = None) -> dict:
+    """Every dataset x fraction x seed; returns the JSON-ready result with cells and bars.
+    ``partial_out`` gets the cells finished so far, so a long run killed midway still
+    leaves its numbers."""
     seeds = list(seeds)
     cells = []
     with Progress("[progress.description]{task.description}", BarColumn(),
@@ -101,6 +105,11 @@ def run_benchmark(datasets, fractions, seeds, extras=(), console: Console | None
                     runs.append(run)
                     progress.advance(task)
                 cells.append(summarize_cell(name, fraction, len(split[0]), runs, methods))
+                if console is not None:
+                    progress.console.print(_cell_line(cells[-1]))
+                if partial_out is not None:
+                    partial_out.parent.mkdir(parents=True, exist_ok=True)
+                    partial_out.write_text(json.dumps({"cells": cells}, indent=2))
     return {
         "protocol": protocol(datasets, fractions, seeds),
         "cells": cells,
@@ -111,7 +120,8 @@ def run_benchmark(datasets, fractions, seeds, extras=(), console: Console | None
 def summarize_cell(dataset: str, fraction: float, n_train: int, runs: list[dict],
                    methods: list[str]) -> dict:
     """Mean, std and per-seed scores of every method, and the gap each one closes."""
-    stats = {m: _method_stats([run[m] for run in runs]) for m in methods}
+    errors = {m: run[m]["error"] for run in runs for m in methods if "error" in run[m]}
+    stats = {m: _method_stats([run[m] for run in runs]) for m in methods if m not in errors}
     base, oracle = stats["baseline"]["accuracy_mean"], stats["oracle"]["accuracy_mean"]
     for values in stats.values():
         values["gap_closed"] = gap_closed(values["accuracy_mean"], base, oracle)
@@ -122,6 +132,7 @@ def summarize_cell(dataset: str, fraction: float, n_train: int, runs: list[dict]
         "n_labeled": statistics.median(run["_n_labeled"] for run in runs),
         "methods": stats,
         "verdict": judge_cell(stats),
+        "failed_methods": errors,
     }
 
 
@@ -199,6 +210,11 @@ def _method_stats(scores: list[dict]) -> dict:
         "fit_seconds_median": statistics.median(s["fit_seconds"] for s in scores),
         "accuracy_per_seed": acc,
     }
+
+
+def _cell_line(cell: dict) -> str:
+    accs = ", ".join(f"{m} {v['accuracy_mean']:.3f}" for m, v in cell["methods"].items())
+    return f"done {cell['dataset']} {cell['fraction']:.0%}: {accs}"
 
 
 def _std(values: list[float]) -> float:

@@ -115,7 +115,18 @@ def run_seed(split, fraction: float, seed: int, methods, oracle: dict | None = N
     for method in methods:
         if method == "oracle" and oracle is not None:
             out[method] = oracle
+        elif method in EXTRA_METHODS:
+            out[method] = _run_extra(method, split, y_masked, seed)
         else:
             out[method] = run_method(method, split, y_masked, seed)
     out["_n_labeled"] = int((y_masked != -1).sum())
     return out
+
+
+def _run_extra(method: str, split, y_masked: np.ndarray, seed: int) -> dict:
+    """An optional row may refuse a cell (a hold-out slice of 7 labels cannot be
+    stratified): record why instead of aborting the whole run."""
+    try:
+        return run_method(method, split, y_masked, seed)
+    except ValueError as exc:
+        return {"error": str(exc)}

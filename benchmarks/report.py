@@ -40,6 +40,9 @@ def print_table(console: Console, result: dict) -> None:
                 style=style, end_section=i == len(cell["methods"]) - 1,
             )
     console.print(table)
+    for cell in result["cells"]:
+        for method, error in cell.get("failed_methods", {}).items():
+            console.print(f"{cell['dataset']} {cell['fraction']:.0%}: {method} refused: {error}")
 
 
 def print_bars(console: Console, bars: dict) -> None:
