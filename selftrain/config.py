@@ -66,7 +66,7 @@ class SelfTrainingSettings(_Section):
     criterion: Literal["threshold", "k_best"] = "k_best"
     threshold: float = Field(0.75, ge=0, le=1)
     k_best: float = Field(
-        0.2, gt=0, description="rows added per round: a count, or a share (<1) of the pool"
+        0.1, gt=0, description="rows added per round: a count, or a share (<1) of the pool"
     )
     max_rounds: int = Field(20, ge=0, description="most self-training rounds")
     balanced: bool = Field(True, description="cap each class's share of pseudo-labels at its prior")
