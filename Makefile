@@ -14,7 +14,7 @@ export PREFECT_SERVER_LOGGING_LEVEL := CRITICAL
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint bench
+.PHONY: help install run test lint bench serve
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,3 +39,6 @@ test: install lint ## lint, then run the whole test suite
 
 bench: install ## accuracy and speed benchmarks (tables on stdout, JSON in benchmarks/results/)
 	$(BIN)/python -m benchmarks.accuracy
+
+serve: install ## serve the promoted model on 127.0.0.1:3000 (make serve PORT=3001; SELFTRAIN_MODEL_TAG=name:version)
+	$(BIN)/python -m serving.run $(PORT)

@@ -66,14 +66,24 @@ class SelftrainClassifier:
         # One inference at a time per worker: two cores are shared with the HTTP loop.
         self._limiter = anyio.CapacityLimiter(1)
         self._batched = None
+        self._in_flight = 0
         if os.environ.get(BATCHING_ENV, "1") != "0":
             self._batched = make_batcher(self._run_model, SETTINGS.max_batch_rows)
 
     async def infer(self, rows: np.ndarray) -> np.ndarray:
-        """Label index in column 0, probabilities after; small requests share batches."""
-        if self._batched is not None and len(rows) <= SMALL_REQUEST_ROWS:
-            return await self._batched(rows)
-        return await self._run_model(rows)
+        """Label index in column 0, probabilities after.
+
+        Small requests share batches when others are in flight; a lone request, or a
+        large one, goes straight to the model instead of through the batcher's queue.
+        """
+        self._in_flight += 1
+        try:
+            shared = self._batched is not None and self._in_flight > 1
+            if shared and len(rows) <= SMALL_REQUEST_ROWS:
+                return await self._batched(rows)
+            return await self._run_model(rows)
+        finally:
+            self._in_flight -= 1
 
     async def _run_model(self, rows: np.ndarray) -> np.ndarray:
         return await anyio.to_thread.run_sync(predict_rows, self.model, rows, limiter=self._limiter)
