@@ -78,7 +78,9 @@ class SelfTrainingSettings(_Section):
     stopping: Literal["holdout", "cv"] | None = Field(
         None, description="score every round and keep the best (estimator use)"
     )
-    patience: int = Field(3, ge=1, description="rounds without improvement before stopping")
+    # Gains arrive late: on digits the first rounds add easy rows and only a mostly
+    # labeled pool lifts accuracy, so stopping needs a long patience (measured).
+    patience: int = Field(10, ge=1, description="rounds without improvement before stopping")
 
 
 class GateSettings(_Section):

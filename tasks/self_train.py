@@ -7,6 +7,7 @@ data or settings never reuses them. The round itself is ``selftrain.run_round``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 import numpy as np
@@ -25,7 +26,10 @@ ROUND_LISTENERS: list[Callable[[dict], None]] = []
 
 
 def _round_key(context, parameters) -> str:
-    return f"selftrain-{selftrain.__version__}-{parameters['data'].key}-round-{parameters['round_']}"
+    # The workspace path is part of the key: a checkpoint is only valid next to its files.
+    data = parameters["data"]
+    where = hashlib.sha256(data.root.encode()).hexdigest()[:8]
+    return f"selftrain-{selftrain.__version__}-{data.key}-{where}-round-{parameters['round_']}"
 
 
 @task(

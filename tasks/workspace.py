@@ -30,7 +30,7 @@ class Workspace:
 
     @classmethod
     def for_run(cls, base: str | Path, key: str) -> Workspace:
-        root = Path(base) / key
+        root = (Path(base) / key).resolve()
         root.mkdir(parents=True, exist_ok=True)
         return cls(root)
 

@@ -1,0 +1,140 @@
+"""The training flow end to end under a real Prefect API, BentoML store and GX."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import bentoml
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from selftrain.config import load_config
+from selftrain.datasets import digits_frame
+from selftrain.schema import load_model
+
+FAST: list[str] = []  # the defaults: what `make run` does
+
+
+def _run(overrides: list[str]) -> dict:
+    from flows.train import train_pipeline
+
+    return train_pipeline(load_config(None, FAST + overrides))
+
+
+def _store_tags(name: str = "selftrain-classifier") -> list[str]:
+    try:
+        return sorted(str(m.tag) for m in bentoml.models.list(name))
+    except bentoml.exceptions.NotFound:
+        return []
+
+
+@pytest.mark.slow
+def test_pipeline_promotes_and_writes_reports(prefect_api, workspace):
+    before = _store_tags()
+    summary = _run([])
+    metrics = json.loads(Path("metrics/metrics.json").read_text())
+    for key in ("test_accuracy", "test_macro_f1", "baseline_accuracy", "chosen_round",
+                "n_pseudo_labeled", "pseudo_label_accuracy", "champion_accuracy", "promoted",
+                "data_fingerprint", "dvc_hash", "params_hash"):
+        assert key in metrics, key
+    assert metrics["promoted"] is True, summary["gate_reasons"]
+    assert metrics["test_accuracy"] >= metrics["baseline_accuracy"]
+    rounds = Path("metrics/rounds.csv").read_text().strip().splitlines()
+    assert len(rounds) == 1 + metrics["n_rounds"]
+    assert Path("reports/rounds.png").stat().st_size > 1000
+    assert set(_store_tags()) - set(before) == {summary["destination"]}
+    entry = bentoml.models.get(summary["destination"])
+    assert entry.info.metadata["data_fingerprint"] == metrics["data_fingerprint"]
+    assert entry.info.metadata["feature_names"][:2] == ["pixel_0", "pixel_1"]
+    model, schema = load_model(entry.path)
+    X = digits_frame().drop(columns=["id", "label"]).to_numpy(float)
+    assert model.predict(X).shape == (len(X),)
+    assert schema.classes == list(range(10))
+
+
+@pytest.mark.slow
+def test_gate_rejects_a_candidate_and_keeps_it_as_candidate(prefect_api, workspace):
+    _run([])
+    before = _store_tags()
+    summary = _run(["gate.min_gain=0.5"])
+    assert summary["promoted"] is False
+    assert any("FAIL" in r and "min_gain" in r for r in summary["gate_reasons"])
+    assert _store_tags() == before
+    assert (Path(summary["destination"]) / "report.json").exists()
+
+
+@pytest.mark.slow
+def test_failed_packaging_leaves_the_store_unchanged(prefect_api, workspace):
+    _run([])
+    before = _store_tags()
+    with pytest.raises(Exception, match="(?i)tag|name"):
+        _run(["serving.model_name=Not A Valid Tag!"])
+    assert _store_tags() == before
+    assert json.loads(Path("metrics/metrics.json").read_text())["promoted"] is True
+
+
+def _cli_env(prefect_api: str, workspace: Path) -> dict:
+    env = dict(os.environ, PREFECT_API_URL=prefect_api, BENTOML_HOME=str(workspace / "bentoml"))
+    env["PREFECT_HOME"] = str(workspace / "prefect-home")
+    return env
+
+
+@pytest.mark.slow
+def test_resume_after_crash_gives_same_model(prefect_api, workspace, tmp_path_factory):
+    args = [sys.executable, "-m", "flows.cli", "run", "--set", "self_training.max_rounds=8",
+            "--set", "self_training.patience=8"]
+    env = _cli_env(prefect_api, workspace)
+    proc = subprocess.Popen(args, env=env, cwd=workspace, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    work = workspace / ".selftrain/work"
+    while time.monotonic() < deadline and not list(work.glob("*/state-003.npz")):
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)  # mid round 3: no clean-up runs
+    proc.wait()
+    assert not (workspace / "bentoml/models").exists()
+    resumed = subprocess.run(args, env=env, cwd=workspace, capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+
+    clean = tmp_path_factory.mktemp("uninterrupted")
+    from selftrain.datasets import export_digits
+
+    export_digits(clean / "data/raw/digits.csv")
+    fresh = subprocess.run(args, env=_cli_env(prefect_api, clean), cwd=clean,
+                           capture_output=True, text=True, timeout=600)
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    X = digits_frame().drop(columns=["id", "label"]).to_numpy(float)
+    models = []
+    for home in (workspace, clean):
+        entries = list((home / "bentoml/models/selftrain-classifier").glob("*/model.joblib"))
+        assert len(entries) == 1
+        models.append(load_model(entries[0].parent)[0])
+    np.testing.assert_array_equal(models[0].predict_proba(X), models[1].predict_proba(X))
+
+
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ("masking.labeled_fraction=1.5", "masking.labeled_fraction"),
+        ("self_training.nope=1", "unknown key"),
+        ("self_training.max_rounds=many", "self_training.max_rounds"),
+        ("self_training.base_estimator=xgboost", "self_training.base_estimator"),
+        ("seed", "key=value"),
+    ],
+)
+def test_bad_parameters_exit_2_with_one_clear_message(tmp_path, monkeypatch, override, words):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["run", "--set", override])
+    assert result.exit_code == 2
+    assert words in result.output
+    assert "Traceback" not in result.output
