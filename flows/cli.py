@@ -57,6 +57,23 @@ def prepare(path: Annotated[Path, typer.Argument()] = Path("data/raw/digits.csv"
     console.print(f"wrote {export_digits(path)}")
 
 
+@app.command()
+def serve(
+    port: Annotated[int | None, typer.Option(help="default: serving.port (3000)")] = None,
+    tag: Annotated[str | None, typer.Option(help="model tag; default: the latest promoted")] = None,
+) -> None:
+    """Serve the promoted model on 127.0.0.1 (POST /predict, /predict_proba, GET /metadata)."""
+    from serving.model import NoPromotedModel
+    from serving.run import serve as start_server
+
+    try:
+        code = start_server(port=port, tag=tag)
+    except NoPromotedModel as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
+
+
 def print_summary(summary: dict) -> None:
     table = Table(title="selftrain run")
     table.add_column("model")
