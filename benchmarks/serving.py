@@ -228,9 +228,9 @@ def print_table(results: dict, report: dict) -> None:
         "rows100_p50_ms",
         "errors",
     ]
-    print(f"{'target':<22}" + "".join(f"{c:>12}" for c in _short(columns)))
+    print(f"{'target':<22}" + "".join(f"{c:>13}" for c in _short(columns)))
     for name, row in results.items():
-        cells = "".join(f"{_cell(row.get(c)):>12}" for c in columns)
+        cells = "".join(f"{_cell(row.get(c)):>13}" for c in columns)
         print(f"{name:<22}{cells}")
     print(
         f"\nours/bare: c64 rps x{report['c64_rps_ratio']} (bar >= 2), c1 p50 "
