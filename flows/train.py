@@ -22,8 +22,10 @@ from tasks.workspace import CANDIDATES_DIR, METRICS_DIR, REPORTS_DIR, WORK_DIR
 
 
 @flow(name="train-pipeline", description="Self-train a classifier and promote it if it earns it")
-def train_pipeline(config: PipelineConfig = PipelineConfig(), params_path: str | None = None
-                   ) -> dict:
+def train_pipeline(
+    config: PipelineConfig = PipelineConfig(),  # noqa: B008 - Prefect renders it as a form
+    params_path: str | None = None,
+) -> dict:
     """Train from ``config.data.path`` and promote to the BentoML model store if the gate
     passes. Returns the metrics, the gate's decision and where the model went."""
     frame, fingerprint = validate_table(config, REPORTS_DIR)

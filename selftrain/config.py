@@ -121,7 +121,9 @@ class ConfigError(ValueError):
     """A configuration a user wrote is wrong; the message says which key and why."""
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> PipelineConfig:
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | None = None
+) -> PipelineConfig:
     """Read ``params.yaml`` (or the defaults when it is absent) and apply ``key=value``
     overrides with dotted keys, like ``dvc exp run -S``."""
     raw: dict[str, Any] = {}
