@@ -39,11 +39,10 @@ MAX_EXAMPLES = 5
 
 
 def unlabeled_markers(data: DataSettings) -> list[Any]:
-    """Label values that mean "no label" besides empty: -1, and "-1" for string classes."""
-    markers: list[Any] = [-1]
-    if data.classes and any(isinstance(c, str) for c in data.classes):
-        markers.append("-1")
-    return markers
+    """Label values that mean "no label" besides empty: -1, and "-1" unless classes are ints."""
+    if data.classes is not None and not any(isinstance(c, str) for c in data.classes):
+        return [-1]
+    return [-1, "-1"]
 
 
 def feature_columns(frame: pd.DataFrame, data: DataSettings) -> list[str]:
@@ -164,11 +163,11 @@ def describe_failure(item, frame: pd.DataFrame, counts: pd.DataFrame | None,
     if item.exception_info and item.exception_info.get("raised_exception"):
         return f"{where}: could not be checked ({item.exception_info.get('exception_message')})"
     if kind == "expect_column_values_to_be_in_type_list":
-        return (f"{where}: feature values must be numeric, found non-numeric values "
-                f"{_non_numeric_examples(frame[column])}")
+        return (f"{where}: feature values must be numeric, column has dtype "
+                f"{frame[column].dtype}, e.g. {_non_numeric_examples(frame[column])}")
     if kind == "expect_column_values_to_not_be_null":
         return (f"{where}: must not be null or empty (NaN or blank), {_count(result)}; "
-                f"ids of such rows {_null_row_ids(frame, column, data)}")
+                f"{_null_rows_label(column, frame, data)} {_null_row_ids(frame, column, data)}")
     if kind == "expect_column_values_to_be_between":
         return (f"{where}: feature values must be finite (no inf), {_count(result)} "
                 f"{_examples(result)}")
@@ -209,9 +208,16 @@ def _non_numeric_examples(column: pd.Series) -> list:
     return [_plain(v) for v in bad.unique()[:MAX_EXAMPLES]]
 
 
+def _null_rows_label(column: str, frame: pd.DataFrame, data: DataSettings) -> str:
+    if data.id_column in frame.columns and column != data.id_column:
+        return "ids of such rows"
+    return "row numbers (0-based)"
+
+
 def _null_row_ids(frame: pd.DataFrame, column: str, data: DataSettings) -> list:
     rows = frame[frame[column].isna()]
-    ids = rows[data.id_column] if data.id_column in frame.columns else rows.index.to_series()
+    has_ids = data.id_column in frame.columns and column != data.id_column
+    ids = rows[data.id_column] if has_ids else rows.index.to_series()
     return [_plain(v) for v in ids.head(MAX_EXAMPLES)]
 
 

@@ -50,7 +50,7 @@ CATALOG = [
     ("feature entirely null", lambda f: f.assign(f1=np.nan), {},
      ["column 'f1': must not be null", "40 row(s)", "ids of such rows [100, 101, 102"]),
     ("string in numeric column", lambda f: set_value(f, "f2", 5, "abc"), {},
-     ["column 'f2': feature values must be numeric", "['abc']"]),
+     ["column 'f2': feature values must be numeric", "e.g. ['abc']"]),
     ("NaN feature", lambda f: set_value(f, "f0", 3, np.nan), {},
      ["column 'f0': must not be null", "1 row(s)", "ids of such rows [103]"]),
     ("inf feature", lambda f: set_value(f, "f3", 7, -np.inf), {},
@@ -72,6 +72,14 @@ CATALOG = [
      ["table: must have between 20 and 5000000 rows, has 12"]),
     ("too many rows", lambda f: f, {"max_rows": 30},
      ["table: must have between 20 and 30 rows, has 40"]),
+    ("boolean feature", lambda f: f.assign(f0=f["f0"] > 0), {},
+     ["column 'f0': feature values must be numeric, column has dtype bool"]),
+    ("missing id value", lambda f: set_value(f, "id", 4, np.nan), {},
+     ["column 'id': must not be null", "row numbers (0-based) [4]"]),
+    ("string label outside string classes", lambda f: f.assign(
+        label=np.where(f["label"] >= 0, "c" + f["label"].astype(str), "-1")).pipe(
+        lambda g: set_value(g, "label", 0, "zebra")), {"classes": ["c0", "c1", "c2", "c3"]},
+     ["declared classes [c0, c1, c2, c3]", "['zebra']"]),
     ("no feature columns", lambda f: f[["id", "label"]], {},
      ["needs at least one feature column"]),
 ]
@@ -126,3 +134,13 @@ def test_task_runs_outside_a_flow_without_a_server(good_frame, tmp_path, reports
     path = write_csv(good_frame, tmp_path)
     frame, fingerprint = validate_table.fn(make_config(path), reports_dir)
     assert len(frame) == 40 and len(fingerprint) == 64
+
+
+def test_string_classes_with_minus_one_and_blank_pass(good_frame, tmp_path, reports_dir,
+                                                      make_config):
+    labels = np.where(good_frame["label"] >= 0, "c" + good_frame["label"].astype(str), "-1")
+    frame = good_frame.assign(label=labels)
+    frame.loc[32:35, "label"] = None
+    path = write_csv(frame, tmp_path)
+    loaded, _ = load_and_validate(make_config(path), reports_dir)
+    assert set(loaded["label"].dropna()) == {"c0", "c1", "c2", "c3", "-1"}
