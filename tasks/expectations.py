@@ -20,6 +20,10 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 import great_expectations as gx  # noqa: E402
 import great_expectations.expectations as gxe  # noqa: E402
+from great_expectations.data_context.types.base import (  # noqa: E402
+    DataContextConfig,
+    InMemoryStoreBackendDefaults,
+)
 
 SITE_NAME = "selftrain"
 SOURCE_NAME = "selftrain"
@@ -104,10 +108,11 @@ def new_context(reports_dir: str | Path):
     Fresh per validation on purpose: reusing one makes ``add_or_update`` compare every
     expectation pairwise (minutes for 200 of them) and re-renders every past result."""
     docs_dir = (Path(reports_dir) / "data_docs").resolve()
-    context = gx.get_context(mode="ephemeral")
+    # the default ephemeral config adds a docs site in a fresh temp dir on every call
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False))
+    context = gx.get_context(mode="ephemeral", project_config=config)
     context.variables.progress_bars = {"globally": False}
-    for site in list(context.get_site_names()):
-        context.delete_data_docs_site(site)  # the default site writes to a temp dir
     context.add_data_docs_site(SITE_NAME, {
         "class_name": "SiteBuilder",
         "store_backend": {"class_name": "TupleFilesystemStoreBackend",
