@@ -70,6 +70,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         default=[100_000, 300_000, 1_000_000], help="scale rows, comma-separated")
     parser.add_argument("--reps", type=int, default=2, help="repetitions of each overhead cell")
     parser.add_argument("--quick", action="store_true", help="digits overhead only")
+    parser.add_argument("--scale-only", action="store_true", help="skip the overhead cells")
     parser.add_argument("--out", type=Path, default=None, help="JSON path")
     args = parser.parse_args(argv)
     if args.quick:
@@ -91,8 +92,8 @@ def run_benchmark(tmp: Path, args: argparse.Namespace, console: Console) -> dict
         server_seconds = time.perf_counter() - started
         api = PREFECT_API_URL.value()
         console.print(f"Prefect server (test harness) up in {server_seconds:.1f} s at {api}")
-        tables = {"digits": write_digits(tmp)}
-        if not args.quick:
+        tables = {} if args.scale_only else {"digits": write_digits(tmp)}
+        if not (args.quick or args.scale_only):
             tables[f"synthetic {OVERHEAD_ROWS:,} x {OVERHEAD_FEATURES}"] = write_synthetic(
                 tmp, OVERHEAD_ROWS, OVERHEAD_FEATURES)
         result = {"settings": SETTINGS, "threads": THREADS, "server_start_seconds":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import replace
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
@@ -23,6 +23,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from selftrain.checks import check_finite, check_lengths, check_params
 from selftrain.rounds import (
     RoundState,
     fit_state,
@@ -97,7 +98,7 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
 
     def fit(self, X, y):
         """Fit on ``X`` and ``y`` with ``-1`` marking unlabeled rows."""
-        self._check_params()
+        check_params(self)
         base = self.round_estimator()
         X, y, state = self._validate_input(X, y)
         state, X_work, held = self._carve_holdout(X, y, state)
@@ -206,37 +207,9 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
     def _check_X(self, X):
         return validate_data(self, X, accept_sparse=True, ensure_all_finite=False, reset=False)
 
-    def _check_params(self):
-        checks = [
-            ("threshold", isinstance(self.threshold, Real) and 0 <= self.threshold <= 1,
-             "a number in [0, 1]"),
-            ("criterion", self.criterion in ("threshold", "k_best"), "'threshold' or 'k_best'"),
-            ("k_best", isinstance(self.k_best, Real) and not isinstance(self.k_best, bool)
-             and self.k_best > 0 and (self.k_best < 1 or float(self.k_best).is_integer()),
-             "a positive integer, or a share in (0, 1)"),
-            ("max_iter", self.max_iter is None or (isinstance(self.max_iter, Integral)
-                                                   and self.max_iter >= 0), "None or an int >= 0"),
-            ("calibration", self.calibration in (None, "sigmoid", "isotonic"),
-             "None, 'sigmoid' or 'isotonic'"),
-            ("teacher", self.teacher in (None, "label_spreading"), "None or 'label_spreading'"),
-            ("teacher_weight", isinstance(self.teacher_weight, Real)
-             and 0 <= self.teacher_weight <= 1, "a number in [0, 1]"),
-            ("stopping", self.stopping in (None, "holdout", "cv"), "None, 'holdout' or 'cv'"),
-            ("validation_fraction", isinstance(self.validation_fraction, Real)
-             and 0 < self.validation_fraction < 1, "a number in (0, 1)"),
-            ("patience", isinstance(self.patience, Integral) and self.patience >= 1,
-             "an int >= 1"),
-            ("cv", isinstance(self.cv, Integral) and self.cv >= 2, "an int >= 2"),
-        ]
-        for name, ok, expected in checks:
-            if not ok:
-                raise ValueError(f"{name}={getattr(self, name)!r} is invalid: expected {expected}")
-
     def _validate_input(self, X, y):
         """Checked ``X``, ``y`` and round 0's state; errors name the argument and value."""
-        n_x, n_y = _n_rows(X), _n_rows(y)
-        if n_x is not None and n_y is not None and n_x != n_y:
-            raise ValueError(f"X has {n_x} rows but y has {n_y} labels: they must match")
+        check_lengths(X, y)
         X, y = validate_data(
             self, X, y, accept_sparse=["csr", "csc"], ensure_all_finite=False
         )
@@ -244,23 +217,12 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             raise ValueError(
                 "y has dtype string: use dtype object for string labels, with -1 for unlabeled"
             )
-        self._check_finite(X)
+        check_finite(self.estimator, X)
         state = initial_state(y)
         check_classification_targets(y[state.labeled])
         if state.labeled.all():
             warnings.warn("y contains no unlabeled samples", UserWarning, stacklevel=3)
         return X, y, state
-
-    def _check_finite(self, X):
-        if hasattr(X, "toarray") or get_tags(self.estimator).input_tags.allow_nan:
-            return
-        bad = ~np.isfinite(np.asarray(X, dtype=float))
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
-            raise ValueError(
-                f"X has {int(bad.sum())} NaN or infinite values (first at row {row}, column "
-                f"{col}) and estimator={type(self.estimator).__name__} does not accept them"
-            )
 
     def _carve_holdout(self, X, y, state: RoundState):
         """With ``stopping='holdout'``, set a stratified slice of the labeled rows aside."""
@@ -343,13 +305,6 @@ class _RoundLog:
 
     def stale(self, patience: int) -> bool:
         return rounds_stale([r["val_score"] for r in self.records], patience)
-
-
-def _n_rows(a) -> int | None:
-    shape = getattr(a, "shape", None)
-    if shape:
-        return int(shape[0])
-    return len(a) if hasattr(a, "__len__") else None
 
 
 def _decode(state: RoundState) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sklearn.base import ClassifierMixin
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
@@ -18,7 +19,11 @@ _REGISTRY: dict[str, Callable[[int | None], ClassifierMixin | Pipeline]] = {
     "logistic_regression": lambda seed: make_pipeline(
         StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed)
     ),
-    "svc": lambda seed: make_pipeline(StandardScaler(), SVC(probability=True, random_state=seed)),
+    # SVC(probability=True) is deprecated in scikit-learn 1.9: calibrate it explicitly.
+    "svc": lambda seed: make_pipeline(
+        StandardScaler(),
+        CalibratedClassifierCV(SVC(random_state=seed), cv=3, ensemble=False),
+    ),
     "knn": lambda seed: make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=5)),
 }
 

@@ -44,11 +44,22 @@ def select_pseudo_labels(
         if policy.criterion == "threshold":
             return eligible, pred, conf
         return _top(eligible, conf, budget), pred, conf
+    if policy.criterion == "threshold":  # k_best rounds are already prior-sized
+        budget = _balanced_budget(pred, eligible, prior, budget)
     chosen = [
         _top(eligible[pred[eligible] == c], conf, _quota(prior[c], budget))
         for c in range(proba.shape[1])
     ]
     return np.sort(np.concatenate(chosen)).astype(np.int64), pred, conf
+
+
+def _balanced_budget(pred, eligible, prior, budget: int) -> int:
+    """The largest round in which every class still predicted in the pool fills its
+    prior-sized quota: the scarcest class sets the pace, so no class is swamped."""
+    present = np.bincount(pred, minlength=len(prior)) > 0
+    counts = np.bincount(pred[eligible], minlength=len(prior))
+    limits = [counts[c] / prior[c] for c in np.flatnonzero(present & (prior > 0))]
+    return min([budget, *(math.floor(x) for x in limits)])
 
 
 def _quota(prior: float, budget: int) -> int:

@@ -28,15 +28,23 @@ def test_balanced_selection_keeps_pseudo_labels_at_the_label_prior(imbalanced):
     assert pseudo_label_shares(balanced, 3).min() > 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "criterion='threshold' sizes each class's quota from the rows over the threshold: a class "
-    "with none leaves its quota unused, so the majority still takes ~100% of the pseudo-labels"
-))
 def test_balanced_threshold_selection_keeps_pseudo_labels_near_the_prior(imbalanced):
     X, _, y = imbalanced
     prior = np.bincount(y[y != -1]) / (y != -1).sum()
-    clf = SelfTrainingClassifier(LogisticRegression(), balanced=True, max_iter=3).fit(X, y)
+    clf = SelfTrainingClassifier(LogisticRegression(), balanced=True, threshold=0.4,
+                                 max_iter=3).fit(X, y)
+    assert (clf.labeled_iter_ > 0).sum() > 0
     np.testing.assert_allclose(pseudo_label_shares(clf, 3), prior, atol=0.1)
+
+
+def test_balanced_threshold_adds_nothing_rather_than_swamping(imbalanced):
+    X, _, y = imbalanced
+    plain = SelfTrainingClassifier(LogisticRegression(), max_iter=3).fit(X, y)
+    assert pseudo_label_shares(plain, 3)[0] > 0.95  # what balancing prevents
+    clf = SelfTrainingClassifier(LogisticRegression(), balanced=True, max_iter=3).fit(X, y)
+    # no minority row clears 0.75: the scarcest class sets the pace, here zero rows
+    assert (clf.labeled_iter_ > 0).sum() == 0
+    assert clf.termination_condition_ == "no_change"
 
 
 def test_history_counts_what_each_round_added(three_class):

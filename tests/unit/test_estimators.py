@@ -16,8 +16,6 @@ from selftrain import (
 from selftrain.estimators import ESTIMATOR_NAMES
 from selftrain.recommended import build_classifier
 
-pytestmark = pytest.mark.filterwarnings("ignore:The `probability` parameter:FutureWarning")
-
 
 @pytest.mark.parametrize("name", ESTIMATOR_NAMES)
 def test_every_named_estimator_fits_and_gives_probabilities(iris_semi, name):
