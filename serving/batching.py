@@ -30,28 +30,45 @@ class EagerOptimizer(Optimizer):
         self.wait = 0.0
 
 
-def make_batcher(
-    infer: Callable[[np.ndarray], Awaitable[np.ndarray]], max_batch_rows: int
-) -> Callable[[np.ndarray], Awaitable[np.ndarray]]:
+class Batcher:
     """An awaitable ``rows -> outputs`` that stacks concurrent calls into one ``infer``.
 
     ``infer`` maps an (n, features) array to an (n, k) array; each caller gets its rows.
+    ``close`` stops the dispatcher's controller task once nothing is queued (after a
+    model reload retires the model this batcher serves).
     """
-    dispatcher: CorkDispatcher = CorkDispatcher(
-        max_latency_in_ms=MAX_LATENCY_MS,
-        max_batch_size=max_batch_rows,
-        fallback=_overloaded,
-        get_batch_size=len,
-        batch_dim=(0, 0),
-    )
-    dispatcher.optimizer = EagerOptimizer(dispatcher.max_latency)
 
-    async def infer_batches(batches: Sequence[np.ndarray]) -> list[np.ndarray]:
-        sizes = np.cumsum([len(b) for b in batches])[:-1]
-        outputs = await infer(np.concatenate(batches))
-        return np.split(outputs, sizes)
+    def __init__(
+        self, infer: Callable[[np.ndarray], Awaitable[np.ndarray]], max_batch_rows: int
+    ) -> None:
+        self._dispatcher: CorkDispatcher = CorkDispatcher(
+            max_latency_in_ms=MAX_LATENCY_MS,
+            max_batch_size=max_batch_rows,
+            fallback=_overloaded,
+            get_batch_size=len,
+            batch_dim=(0, 0),
+        )
+        self._dispatcher.optimizer = EagerOptimizer(self._dispatcher.max_latency)
 
-    return dispatcher(infer_batches)
+        async def infer_batches(batches: Sequence[np.ndarray]) -> list[np.ndarray]:
+            sizes = np.cumsum([len(b) for b in batches])[:-1]
+            outputs = await infer(np.concatenate(batches))
+            return np.split(outputs, sizes)
+
+        self._call = self._dispatcher(infer_batches)
+
+    async def __call__(self, rows: np.ndarray) -> np.ndarray:
+        return await self._call(rows)
+
+    def close(self) -> None:
+        self._dispatcher.shutdown()
+
+
+def make_batcher(
+    infer: Callable[[np.ndarray], Awaitable[np.ndarray]], max_batch_rows: int
+) -> Batcher:
+    """A ``Batcher`` over ``infer``; see its docstring."""
+    return Batcher(infer, max_batch_rows)
 
 
 def _overloaded():

@@ -14,6 +14,7 @@ from typing import Any
 
 import bentoml
 import numpy as np
+import yaml
 from bentoml.exceptions import BentoMLException
 
 from selftrain import load_config
@@ -55,6 +56,23 @@ def resolve_model_tag(model_name: str, requested: str | None = None) -> str:
             "BENTOML_HOME at the store that holds it"
         )
     return str(max(promoted, key=lambda m: m.creation_time).tag)
+
+
+def packed_model_tag(model_name: str) -> str | None:
+    """In a built Bento, the tag of the model it packed; None when run from the project.
+
+    A Bento keeps its code in ``src/`` next to ``bento.yaml``: it serves what it packed,
+    whatever newer model the local store may hold.
+    """
+    src = Path(__file__).resolve().parents[1]
+    bento_yaml = src.parent / "bento.yaml"
+    if src.name != "src" or not bento_yaml.is_file():
+        return None
+    info = yaml.safe_load(bento_yaml.read_text()) or {}
+    entries = [m for svc in info.get("services") or [] for m in svc.get("models") or []]
+    entries += info.get("models") or []
+    tags = [str(m.get("tag", "")) for m in entries]
+    return next((t for t in tags if t.split(":")[0] == model_name), None)
 
 
 @dataclass(frozen=True)

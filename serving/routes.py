@@ -39,8 +39,7 @@ async def predict_proba(request: Request) -> Response:
 
 async def metadata(request: Request) -> Response:
     """Tag, schema, test metrics and lineage of the served model."""
-    service = bentoml.get_current_service()
-    return _json(service.model.describe())
+    return _json(bentoml.get_current_service().current.model.describe())
 
 
 app = Starlette(
@@ -53,23 +52,24 @@ app = Starlette(
 
 
 async def _answer(request: Request, with_labels: bool) -> Response:
-    service = bentoml.get_current_service()
+    # One model for the whole request, even if a reload swaps in another meanwhile.
+    served = bentoml.get_current_service().current
     try:
-        body = await read_body(request, service.max_body_bytes)
+        body = await read_body(request, served.max_body_bytes)
         if len(body) <= INLINE_PARSE_BYTES:
-            rows = service.validator.parse(body)
+            rows = served.validator.parse(body)
         else:
-            rows = await anyio.to_thread.run_sync(service.validator.parse, body)
+            rows = await anyio.to_thread.run_sync(served.validator.parse, body)
     except RequestError as exc:
         logger.info("refused %s %s: %s", request.method, request.url.path, exc)
         return _json(exc.body(), status=exc.status)
     try:
-        outputs = await service.infer(rows)
+        outputs = await served.infer(rows)
     except ServiceUnavailable as exc:
         return _json({"error": str(exc)}, status=503)
-    answer = {"model_tag": service.model.tag, "classes": service.classes}
+    answer = {"model_tag": served.tag, "classes": served.classes}
     if with_labels:
-        answer["labels"] = [service.classes[i] for i in outputs[:, 0].astype(np.int64)]
+        answer["labels"] = [served.classes[i] for i in outputs[:, 0].astype(np.int64)]
     answer["probabilities"] = np.ascontiguousarray(outputs[:, 1:])
     return _json(answer)
 

@@ -21,14 +21,18 @@ QUIET_ENV = {
 def serve(port: int | None = None, tag: str | None = None, host: str = "127.0.0.1") -> int:
     """Run ``bentoml serve`` in the foreground until it stops; returns its exit code.
 
+    With ``tag`` (or $SELFTRAIN_MODEL_TAG) the server serves that model only; without,
+    the newest promoted one, and it reloads when a newer one is promoted.
+
     Raises ``serving.model.NoPromotedModel`` before starting anything when the
     store has no model to serve (or not the requested ``tag``).
     """
     settings = load_serving_settings()
-    resolved = resolve_model_tag(settings.model_name, tag or os.environ.get(TAG_ENV))
-    return subprocess.call(
-        server_command(port or settings.port, host), env=server_env(resolved), cwd=PROJECT_ROOT
-    )
+    requested = tag or os.environ.get(TAG_ENV)
+    resolved = resolve_model_tag(settings.model_name, requested)
+    # Only a requested tag is pinned: otherwise the server follows new promotions.
+    env = server_env(resolved if requested else None)
+    return subprocess.call(server_command(port or settings.port, host), env=env, cwd=PROJECT_ROOT)
 
 
 def server_command(port: int, host: str = "127.0.0.1") -> list[str]:

@@ -2,9 +2,11 @@
 
 Serve with ``bentoml serve serving.service:SelftrainClassifier`` (or ``make serve``).
 The model is the newest ``selftrain-classifier`` labelled stage=production, or the
-tag in $SELFTRAIN_MODEL_TAG; it is resolved at import so that the class-level
-reference names one exact model and ``bentoml build`` packs it. With no such model
-the import stops with one message, and no server starts.
+tag in $SELFTRAIN_MODEL_TAG, or, in a built Bento, the model it packed. It is resolved
+at import so that the class-level reference names one exact model and ``bentoml build``
+packs it. With no such model the import stops with one message, and no server starts.
+Unless the model is pinned, the running server follows newer promotions
+(serving.reload).
 """
 
 from __future__ import annotations
@@ -15,31 +17,33 @@ import os
 # HistGradientBoosting's threads collapse under concurrent load.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import asyncio  # noqa: E402
+
 import anyio  # noqa: E402
 import bentoml  # noqa: E402
-import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from serving.batching import make_batcher  # noqa: E402
 from serving.model import (  # noqa: E402
     TAG_ENV,
+    LoadedModel,
     NoPromotedModel,
     load_serving_settings,
     open_model,
-    predict_rows,
+    packed_model_tag,
     resolve_model_tag,
 )
+from serving.reload import ModelWatcher, reload_interval  # noqa: E402
 from serving.routes import app  # noqa: E402
-from serving.validation import RowValidator  # noqa: E402
+from serving.served import ServedModel  # noqa: E402
 
 BATCHING_ENV = "SELFTRAIN_BATCHING"
-# Requests up to this many rows share batches; larger ones go straight to the model.
-SMALL_REQUEST_ROWS = 16
 
 SETTINGS = load_serving_settings()
+PACKED_TAG = packed_model_tag(SETTINGS.model_name)
 try:
-    MODEL_TAG = resolve_model_tag(SETTINGS.model_name, os.environ.get(TAG_ENV))
-except NoPromotedModel as exc:
+    MODEL_TAG = resolve_model_tag(SETTINGS.model_name, os.environ.get(TAG_ENV) or PACKED_TAG)
+    RELOAD_SECONDS = reload_interval(pinned=PACKED_TAG is not None)
+except (NoPromotedModel, ValueError) as exc:
     raise SystemExit(f"selftrain serve: cannot start: {exc}") from None
 
 
@@ -57,39 +61,29 @@ class SelftrainClassifier:
 
     def __init__(self) -> None:
         threadpool_limits(1)
-        self.model = open_model(self.model_ref)
-        self.classes = [
-            c.item() if isinstance(c, np.generic) else c for c in self.model.estimator.classes_
-        ]
-        self.validator = RowValidator(self.model.schema, SETTINGS.max_batch_rows)
-        self.max_body_bytes = body_limit(self.model.schema.feature_names, SETTINGS.max_batch_rows)
         # One inference at a time per worker: two cores are shared with the HTTP loop.
         self._limiter = anyio.CapacityLimiter(1)
-        self._batched = None
-        self._in_flight = 0
-        if os.environ.get(BATCHING_ENV, "1") != "0":
-            self._batched = make_batcher(self._run_model, SETTINGS.max_batch_rows)
+        self._batching = os.environ.get(BATCHING_ENV, "1") != "0"
+        self.current = self._serve(open_model(self.model_ref))
+        self._watch: asyncio.Task | None = None
 
-    async def infer(self, rows: np.ndarray) -> np.ndarray:
-        """Label index in column 0, probabilities after.
+    @bentoml.on_startup
+    async def watch_store(self) -> None:
+        """Follow newer production models (see serving.reload), unless pinned."""
+        if RELOAD_SECONDS is None:
+            return
+        watcher = ModelWatcher(SETTINGS.model_name, RELOAD_SECONDS, self.current.tag, self.swap)
+        self._watch = asyncio.get_running_loop().create_task(watcher.run())
 
-        Small requests share batches when others are in flight; a lone request, or a
-        large one, goes straight to the model instead of through the batcher's queue.
-        """
-        self._in_flight += 1
-        try:
-            shared = self._batched is not None and self._in_flight > 1
-            if shared and len(rows) <= SMALL_REQUEST_ROWS:
-                return await self._batched(rows)
-            return await self._run_model(rows)
-        finally:
-            self._in_flight -= 1
+    @bentoml.on_shutdown
+    async def stop_watching(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
 
-    async def _run_model(self, rows: np.ndarray) -> np.ndarray:
-        return await anyio.to_thread.run_sync(predict_rows, self.model, rows, limiter=self._limiter)
+    def swap(self, model: LoadedModel) -> None:
+        """Serve ``model`` from the next request on; on the event loop only."""
+        previous, self.current = self.current, self._serve(model)
+        previous.retire()
 
-
-def body_limit(feature_names: list[str], max_rows: int) -> int:
-    """Bytes a request of ``max_rows`` records may need: name, quotes and a long number."""
-    per_row = sum(len(name) + 32 for name in feature_names)
-    return max_rows * per_row + 64 * 1024
+    def _serve(self, model: LoadedModel) -> ServedModel:
+        return ServedModel(model, SETTINGS.max_batch_rows, self._limiter, self._batching)
