@@ -97,5 +97,9 @@ def print_summary(summary: dict) -> None:
                   f"{summary['pseudo_label_accuracy']:.1%} correct (simulation mode)")
 
 
+from flows.sweep_cli import sweep_command  # noqa: E402 - after the settings above
+
+app.command("sweep")(sweep_command)
+
 if __name__ == "__main__":
     app()
