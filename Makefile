@@ -14,7 +14,7 @@ export PREFECT_SERVER_LOGGING_LEVEL := CRITICAL
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint bench serve
+.PHONY: help install run test lint bench serve server deploy browser
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,7 +34,7 @@ run: install ## run the main job: the training pipeline on the default table (di
 lint: install ## ruff
 	$(BIN)/ruff check .
 
-test: install lint ## lint, then run the whole test suite
+test: install lint browser ## lint, then run the whole test suite
 	$(BIN)/pytest
 
 bench: install ## accuracy and speed benchmarks (tables on stdout, JSON in benchmarks/results/)
@@ -42,3 +42,18 @@ bench: install ## accuracy and speed benchmarks (tables on stdout, JSON in bench
 
 serve: install ## serve the promoted model on 127.0.0.1:3000 (make serve PORT=3001; SELFTRAIN_MODEL_TAG=name:version)
 	$(BIN)/python -m serving.run $(PORT)
+
+PREFECT_PORT ?= 4200
+CHROMIUM := /usr/bin/chromium
+
+server: install ## Prefect server + UI on http://127.0.0.1:4200 (make server PREFECT_PORT=4201)
+	PREFECT_SERVER_UI_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api \
+		$(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
+
+deploy: install ## serve train-pipeline/nightly on that server (make deploy CRON='0 3 * * *')
+	test -f data/raw/digits.csv || $(BIN)/selftrain prepare data/raw/digits.csv
+	PREFECT_API_URL=$${PREFECT_API_URL:-http://127.0.0.1:$(PREFECT_PORT)/api} \
+		$(BIN)/selftrain deploy $(if $(CRON),--cron '$(CRON)')
+
+browser: ## Debian's chromium for the UI test (apt-get, only when /usr/bin/chromium is missing)
+	test -x $(CHROMIUM) || (apt-get update && apt-get install -y chromium)

@@ -1,4 +1,4 @@
-"""The ``selftrain`` command line: ``selftrain run``, ``selftrain prepare``."""
+"""The ``selftrain`` command line: ``selftrain run``, ``prepare``, ``serve``, ``deploy``."""
 
 from __future__ import annotations
 
@@ -72,6 +72,24 @@ def serve(
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
     raise typer.Exit(code)
+
+
+@app.command()
+def deploy(
+    cron: Annotated[str, typer.Option(help="the schedule, a cron string")] = "0 2 * * *",
+    timezone: Annotated[str, typer.Option(help="the cron's time zone")] = "UTC",
+    name: Annotated[str, typer.Option(help="the deployment's name")] = "nightly",
+    config: Annotated[Path, typer.Option(help="default parameters")] = Path("params.yaml"),
+) -> None:
+    """Serve the deployment train-pipeline/<name> on PREFECT_API_URL: scheduled and UI runs."""
+    from flows.deploy import NoPrefectServer, serve_deployment
+
+    try:
+        serve_deployment(name=name, cron=cron, timezone=timezone, params_path=(
+            config if config.exists() or config != Path("params.yaml") else None))
+    except (ConfigError, NoPrefectServer) as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
 
 
 def print_summary(summary: dict) -> None:

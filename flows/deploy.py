@@ -1,0 +1,88 @@
+"""The deployment ``train-pipeline/nightly``: the training flow on a cron schedule, with the
+configuration from ``params.yaml`` as its default (and UI-editable) parameters.
+
+``serve_deployment`` registers it with whatever Prefect API ``PREFECT_API_URL`` names and
+then polls for its runs, scheduled or triggered from the UI, running each in a
+subprocess of this process, in this working directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from selftrain.config import load_config
+
+DEPLOYMENT_NAME = "nightly"
+NIGHTLY_CRON = "0 2 * * *"
+TAGS = ["selftrain", "training"]
+DESCRIPTION = (
+    "Self-train a classifier on `data.path` and promote it to the BentoML model store if it "
+    "passes the gate. Edit `config` to change the table, the masking, the self-training loop "
+    "or the gate for one run; the defaults come from `params.yaml`. Watch the "
+    "`self-training-rounds` table and the `train-summary` markdown in the run's artifacts."
+)
+
+
+class NoPrefectServer(RuntimeError):
+    """``PREFECT_API_URL`` is unset: a served deployment needs a server that outlives it."""
+
+
+def deployment_parameters(params_path: str | Path | None = "params.yaml") -> dict[str, Any]:
+    """The flow's default parameters: the whole configuration as JSON, so the UI shows the
+    same nested form ``params.yaml`` has. ``None`` gives the defaults; a missing file or a
+    wrong value raises ``ConfigError`` before anything is registered."""
+    return {"config": load_config(params_path).model_dump(mode="json")}
+
+
+def serve_deployment(
+    name: str = DEPLOYMENT_NAME,
+    cron: str = NIGHTLY_CRON,
+    timezone: str = "UTC",
+    params_path: str | Path | None = "params.yaml",
+    limit: int = 1,
+) -> None:
+    """Register the deployment and run its flow runs until interrupted.
+
+    ``limit`` runs at a time (default 1: runs share the workspace and the model store, so
+    a second one waits). Parameters are checked against the flow's schema by the server
+    when a run is created (``enforce_parameter_schema``): a bad value is refused with 409
+    and no run exists; the flow re-validates the config with pydantic when it starts."""
+    from prefect import serve
+    from prefect.flows import EntrypointType
+    from prefect.schedules import Cron
+
+    from flows.train import train_pipeline
+
+    require_api_url()
+    deployment = train_pipeline.to_deployment(
+        name=name,
+        schedules=[Cron(cron, timezone=timezone)],
+        parameters=deployment_parameters(params_path),
+        description=DESCRIPTION,
+        tags=TAGS,
+        enforce_parameter_schema=True,
+        # A module path works from any working directory (the project is installed).
+        entrypoint_type=EntrypointType.MODULE_PATH,
+    )
+    # Not ``train_pipeline.serve()``: that runs each flow run from a cloudpickled copy of
+    # the function, whose string annotations (``from __future__ import annotations``) no
+    # longer resolve, and every run fails parameter validation. ``serve(deployment)``
+    # starts ``python -m prefect.engine``, which imports ``flows.train`` afresh per run.
+    serve(deployment, limit=limit)
+
+
+def require_api_url() -> str:
+    """The API the deployment registers with; refuse the temporary ephemeral server."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        raise NoPrefectServer(
+            "PREFECT_API_URL is not set: start a server (`make server`) and point to it, e.g. "
+            "`export PREFECT_API_URL=http://127.0.0.1:4200/api`"
+        )
+    return url
+
+
+__all__ = ["DEPLOYMENT_NAME", "NIGHTLY_CRON", "deployment_parameters", "serve_deployment"]
