@@ -33,6 +33,7 @@ def run(
     set_: Annotated[list[str] | None, typer.Option(
         "--set", "-S", help="override a parameter: --set self_training.threshold=0.9")] = None,
     verbose: Annotated[bool, typer.Option(help="show Prefect's logs and tracebacks")] = False,
+    force: Annotated[bool, typer.Option(help="train even if nothing changed")] = False,
 ) -> None:
     """Run the training pipeline: validate, mask, self-train, evaluate, gate, package."""
     try:
@@ -45,7 +46,8 @@ def run(
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.progress import run_with_progress
 
-    summary = run_with_progress(cfg, str(config) if config.exists() else None, console, verbose)
+    summary = run_with_progress(cfg, str(config) if config.exists() else None, console, verbose,
+                                force)
     print_summary(summary)
 
 
@@ -93,6 +95,11 @@ def deploy(
 
 
 def print_summary(summary: dict) -> None:
+    if summary.get("unchanged"):
+        Console().print("[green]unchanged[/green]: the table and parameters are those of the last "
+                        f"run, nothing trained; its model: {summary['destination']} "
+                        "(--force to train anyway)")
+        return
     table = Table(title="selftrain run")
     table.add_column("model")
     table.add_column("test accuracy", justify="right")

@@ -10,7 +10,7 @@ from selftrain.config import PipelineConfig
 
 
 def run_with_progress(config: PipelineConfig, params_path: str | None, console: Console,
-                      verbose: bool) -> dict:
+                      verbose: bool, force: bool = False) -> dict:
     """Run the flow with a progress bar over rounds; user errors exit non-zero, no traceback."""
     from flows.train import train_pipeline
     from tasks.self_train import ROUND_LISTENERS
@@ -29,7 +29,7 @@ def run_with_progress(config: PipelineConfig, params_path: str | None, console: 
 
         ROUND_LISTENERS.append(on_round)
         try:
-            return train_pipeline(config, params_path)
+            return train_pipeline(config, params_path, force)
         except DataValidationError as exc:
             console.print(f"[red]data validation failed:[/red] {exc}", highlight=False)
             raise typer.Exit(1) from None

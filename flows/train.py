@@ -13,6 +13,7 @@ from selftrain.config import PipelineConfig
 from selftrain.rounds import rounds_stale
 from tasks.evaluate import evaluate_rounds, write_metrics
 from tasks.gate import gate_candidate
+from tasks.ledger import find_unchanged_run, record_run
 from tasks.lineage import collect_lineage
 from tasks.mask import mask_table
 from tasks.package import keep_candidate, package_model
@@ -25,9 +26,18 @@ from tasks.workspace import CANDIDATES_DIR, METRICS_DIR, REPORTS_DIR, WORK_DIR
 def train_pipeline(
     config: PipelineConfig = PipelineConfig(),  # noqa: B008 - Prefect renders it as a form
     params_path: str | None = None,
+    force: bool = False,
 ) -> dict:
     """Train from ``config.data.path`` and promote to the BentoML model store if the gate
-    passes. Returns the metrics, the gate's decision and where the model went."""
+    passes. Returns the metrics, the gate's decision and where the model went.
+
+    A run on the same table and configuration as the last finished run trains nothing and
+    returns that run's summary with ``unchanged: True`` (``force=True`` trains anyway)."""
+    previous = None if force else find_unchanged_run(config)
+    if previous is not None:
+        create_markdown_artifact(key="train-summary", markdown=UNCHANGED_NOTE.format(**previous),
+                                 description="Nothing changed since the last run")
+        return previous
     frame, fingerprint = validate_table(config, REPORTS_DIR)
     data = mask_table(frame, fingerprint, config, WORK_DIR)
     del frame
@@ -50,6 +60,7 @@ def train_pipeline(
                   | {"gate_reasons": decision.reasons}, METRICS_DIR)
     create_markdown_artifact(key="train-summary", markdown=summary_markdown(summary),
                              description="Gate decision and where the model went")
+    record_run(config, summary)
     return summary
 
 
@@ -65,6 +76,11 @@ def run_rounds(data, config: PipelineConfig) -> list[dict]:
                 or rounds_stale(scores, settings.patience)):
             break
     return records
+
+
+UNCHANGED_NOTE = ("# Nothing to do\n\nThe table (fingerprint `{data_fingerprint}`) and the "
+                  "configuration are those of the last finished run: no training. Its model: "
+                  "`{destination}`.")
 
 
 def summary_markdown(summary: dict) -> str:

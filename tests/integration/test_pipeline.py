@@ -138,3 +138,37 @@ def test_bad_parameters_exit_2_with_one_clear_message(tmp_path, monkeypatch, ove
     assert result.exit_code == 2
     assert words in result.output
     assert "Traceback" not in result.output
+
+
+QUICK = ["self_training.max_rounds=3", "self_training.teacher=null", "gate.min_gain=-1",
+         "gate.max_regression=1"]  # promotes whatever champion other tests left
+
+
+@pytest.mark.slow
+def test_unchanged_data_trains_nothing_and_new_data_meets_the_champion(prefect_api, workspace):
+    first = _run(QUICK)
+    assert first["promoted"] is True, first["gate_reasons"]
+    tags = _store_tags()
+    again = _run(QUICK)
+    assert again["unchanged"] is True and again["destination"] == first["destination"]
+    assert _store_tags() == tags
+    table = Path("data/raw/digits.csv")
+    frame = digits_frame().iloc[:-60]  # new data: the table changed
+    frame.to_csv(table, index=False)
+    challenger = _run(QUICK)
+    assert "unchanged" not in challenger
+    assert challenger["data_fingerprint"] != first["data_fingerprint"]
+    assert challenger["champion_tag"] == first["destination"]
+    assert challenger["champion_accuracy"] is not None  # scored on the challenger's test split
+
+
+@pytest.mark.slow
+def test_bad_table_exits_1_and_leaves_the_store_alone(prefect_api, workspace, monkeypatch):
+    Path("data/raw/bad.csv").write_text("id,label,f1\n1,0,0.5\n2,1\n3,0,0.1\n")
+    before = _store_tags()
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    result = CliRunner().invoke(app, ["run", "--set", "data.path=data/raw/bad.csv"])
+    assert result.exit_code == 1
+    assert "line 3" in result.output and "Traceback" not in result.output
+    assert _store_tags() == before
+    assert not Path("metrics/metrics.json").exists()
