@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-# benchmarks/ is not an installed package: import it from the repository root.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-accuracy = importlib.import_module("benchmarks.accuracy")
-METHODS = importlib.import_module("benchmarks.cells").METHODS
+from benchmarks import accuracy
+from benchmarks.cells import METHODS
 
 
 @pytest.fixture(scope="module")
