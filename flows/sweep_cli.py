@@ -6,7 +6,6 @@ Prefect and Dask wait until the command runs (the CLI sets Prefect's settings fi
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Annotated
@@ -37,6 +36,10 @@ def sweep_command(
     verbose: Annotated[bool, typer.Option(help="show Prefect's and Dask's logs")] = False,
 ) -> None:
     """Train a grid of candidates in parallel on Dask; promote the best by validation."""
+    if not verbose:
+        # Read by dask when it is first imported, here and in the worker processes.
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.sweep import DEFAULT_GRID, grid_configs
 
     grid = {"base_estimators": estimator or DEFAULT_GRID["base_estimators"],
@@ -49,9 +52,6 @@ def sweep_command(
     except ConfigError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
-    if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-        logging.getLogger("distributed").setLevel(logging.WARNING)
     summary = run_quietly(cfg, grid, workers, address, verbose)
     print_sweep(summary)
 

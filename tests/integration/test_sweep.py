@@ -125,3 +125,15 @@ def _completed_task_runs(prefix: str) -> int:
         runs = client.read_task_runs(task_run_filter=TaskRunFilter(
             name=TaskRunFilterName(like_=prefix)))
     return sum(1 for r in runs if r.state and r.state.is_completed())
+
+
+def test_cli_sweep_names_a_bad_grid_value_and_starts_nothing(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["sweep", "--estimator", "knn", "--threshold", "1.5"])
+    assert result.exit_code == 2
+    assert "self_training.threshold" in result.output and "1.5" in result.output
+    assert not (tmp_path / ".selftrain").exists()
