@@ -27,6 +27,7 @@ from selftrain.config import (
     PipelineConfig,
     format_validation_error,
 )
+from selftrain.schema import load_model, save_model
 from tasks.evaluate import evaluate_rounds
 from tasks.gate import gate_candidate
 from tasks.lineage import collect_lineage
@@ -76,8 +77,7 @@ def sweep(
     rows = [collect_candidate(name, future, candidates[name]) for name, future in futures.items()]
     best = pick_best(rows)
     summary = {"candidates": rows, "best": best["name"]}
-    summary |= promote_best(prepared[best["name"]], candidates[best["name"]], best["metrics"],
-                            fingerprint)
+    summary |= promote_best(prepared[best["name"]], candidates[best["name"]], best, fingerprint)
     report_sweep(rows, summary, REPORTS_DIR, METRICS_DIR)
     return summary
 
@@ -92,11 +92,16 @@ def run_sweep(config: PipelineConfig, grid: dict, workers: int = DEFAULT_WORKERS
 @task(name="train-candidate", task_run_name="candidate-{name}", cache_policy=NONE)
 def train_candidate(name: str, data: PreparedData, config: PipelineConfig, out_dir: str) -> dict:
     """The training flow's rounds and evaluation for one configuration, in a Dask worker.
-    ``out_dir`` is absolute: a worker's working directory is not the flow's."""
+    ``out_dir`` is absolute: a worker's working directory is not the flow's. The chosen
+    round's model is saved there (it is in this worker's memory), so promoting it does
+    not refit it in the flow's process; only a path travels back."""
     start = time.perf_counter()
     records = run_rounds(data, config)
     metrics = evaluate_rounds(records, data, out_dir, out_dir)
-    return {"metrics": metrics, "seconds": time.perf_counter() - start, "pid": os.getpid()}
+    model_dir = Path(out_dir) / "model"
+    save_model(model_dir, round_model(data, config, metrics["chosen_round"]), data.schema)
+    return {"metrics": metrics, "model_dir": str(model_dir),
+            "seconds": time.perf_counter() - start, "pid": os.getpid()}
 
 
 def grid_configs(config: PipelineConfig, base_estimators: list[str], thresholds: list[float],
@@ -136,15 +141,15 @@ def collect_candidate(name: str, future, config: PipelineConfig) -> dict:
         result = future.result()
     except Exception as exc:  # one broken candidate must not sink the sweep
         return row | {"error": f"{type(exc).__name__}: {exc}"}
-    return row | {"metrics": result["metrics"], "seconds": result["seconds"],
-                  "pid": result["pid"], "error": None}
+    return row | {key: result[key] for key in ("metrics", "model_dir", "seconds", "pid")} | {
+        "error": None}
 
 
-def promote_best(data: PreparedData, config: PipelineConfig, metrics: dict,
+def promote_best(data: PreparedData, config: PipelineConfig, best: dict,
                  fingerprint: str) -> dict:
     """The same gate and packaging as ``train_pipeline``, for the chosen candidate only."""
-    lineage = collect_lineage(config, fingerprint, None)
-    model = round_model(data, config, metrics["chosen_round"])
+    metrics, lineage = best["metrics"], collect_lineage(config, fingerprint, None)
+    model, _ = load_model(best["model_dir"])
     with transaction():
         decision = gate_candidate(metrics, data, config.gate, config.serving.model_name)
         if decision.promote:
