@@ -95,6 +95,8 @@ def deploy(
 
 
 def print_summary(summary: dict) -> None:
+    from flows.progress import print_gate
+
     if summary.get("unchanged"):
         Console().print("[green]unchanged[/green]: the table and parameters are those of the last "
                         f"run, nothing trained; its model: {summary['destination']} "
@@ -113,10 +115,7 @@ def print_summary(summary: dict) -> None:
                       f"{summary['champion_accuracy']:.4f}", "")
     out = Console()
     out.print(table)
-    verdict = "[green]promoted[/green]" if summary["promoted"] else "[yellow]not promoted[/yellow]"
-    out.print(f"{verdict} -> {summary['destination']}")
-    for reason in summary["gate_reasons"]:
-        out.print(f"  {reason}", highlight=False)
+    print_gate(out, summary)
     if summary.get("pseudo_label_accuracy") is not None:
         out.print(f"pseudo-labels: {summary['n_pseudo_labeled']} rows, "
                   f"{summary['pseudo_label_accuracy']:.1%} correct (simulation mode)")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
+
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -14,8 +17,6 @@ def run_with_progress(config: PipelineConfig, params_path: str | None, console: 
     """Run the flow with a progress bar over rounds; user errors exit non-zero, no traceback."""
     from flows.train import train_pipeline
     from tasks.self_train import ROUND_LISTENERS
-    from tasks.validate import DataValidationError
-
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                TextColumn("round {task.completed:.0f}/{task.total:.0f}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
@@ -29,16 +30,50 @@ def run_with_progress(config: PipelineConfig, params_path: str | None, console: 
 
         ROUND_LISTENERS.append(on_round)
         try:
-            return train_pipeline(config, params_path, force)
-        except DataValidationError as exc:
-            console.print(f"[red]data validation failed:[/red] {exc}", highlight=False)
-            raise typer.Exit(1) from None
-        except Exception as exc:
-            if verbose:
-                raise
-            console.print(f"[red]pipeline failed:[/red] {type(exc).__name__}: {exc}\n"
-                          "(rerun with --verbose for the traceback; finished rounds resume)",
-                          highlight=False)
-            raise typer.Exit(1) from None
+            with user_errors(console, verbose, "pipeline", "; finished rounds resume"):
+                return train_pipeline(config, params_path, force)
         finally:
             ROUND_LISTENERS.remove(on_round)
+
+
+@contextmanager
+def user_errors(console: Console, verbose: bool, what: str, hint: str = ""):
+    """Bad data and failures end in one message and exit code 1; --verbose re-raises."""
+    from tasks.validate import DataValidationError
+
+    try:
+        with _quiet_logs(not verbose):
+            yield
+    except DataValidationError as exc:
+        console.print(f"[red]data validation failed:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    except Exception as exc:
+        if verbose:
+            raise
+        console.print(f"[red]{what} failed:[/red] {type(exc).__name__}: {exc}\n"
+                      f"(rerun with --verbose for the traceback{hint})", highlight=False)
+        raise typer.Exit(1) from None
+
+
+@contextmanager
+def _quiet_logs(quiet: bool):
+    """Without --verbose our one-line messages replace Prefect's failure tracebacks."""
+    names = ("prefect", "prefect.flow_runs", "prefect.task_runs", "prefect.task_engine",
+             "prefect.flow_engine", "py.warnings")
+    loggers = [logging.getLogger(name) for name in names] if quiet else []
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def print_gate(out: Console, summary: dict, label: str = "") -> None:
+    """The gate's verdict, where the model went, and each reason."""
+    verdict = "[green]promoted[/green]" if summary["promoted"] else "[yellow]not promoted[/yellow]"
+    out.print(f"{label}{verdict} -> {summary['destination']}")
+    for reason in summary["gate_reasons"]:
+        out.print(f"  {reason}", highlight=False)

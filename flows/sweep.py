@@ -16,11 +16,10 @@ from pathlib import Path
 
 from prefect import flow, task
 from prefect.cache_policies import NONE
-from prefect.transactions import transaction
 from prefect_dask import DaskTaskRunner
 from pydantic import ValidationError
 
-from flows.train import run_rounds
+from flows.train import promote_candidate, run_rounds
 from selftrain.config import (
     ConfigError,
     EstimatorName,
@@ -29,14 +28,12 @@ from selftrain.config import (
 )
 from selftrain.schema import load_model, save_model
 from tasks.evaluate import evaluate_rounds
-from tasks.gate import gate_candidate
 from tasks.lineage import collect_lineage
 from tasks.mask import PreparedData, mask_table
-from tasks.package import keep_candidate, package_model
 from tasks.self_train import round_model
 from tasks.sweep_report import pick_best, report_sweep
 from tasks.validate import validate_table
-from tasks.workspace import CANDIDATES_DIR, METRICS_DIR, REPORTS_DIR, WORK_DIR
+from tasks.workspace import METRICS_DIR, REPORTS_DIR, WORK_DIR
 
 DEFAULT_WORKERS = 2
 # Small by default: 4 candidates. Never mutated (they are the flow's parameter defaults).
@@ -150,16 +147,7 @@ def promote_best(data: PreparedData, config: PipelineConfig, best: dict,
     """The same gate and packaging as ``train_pipeline``, for the chosen candidate only."""
     metrics, lineage = best["metrics"], collect_lineage(config, fingerprint, None)
     model, _ = load_model(best["model_dir"])
-    with transaction():
-        decision = gate_candidate(metrics, data, config.gate, config.serving.model_name)
-        if decision.promote:
-            destination = package_model(model, data, config, metrics, lineage)
-        else:
-            destination = keep_candidate(model, data, config, metrics, lineage, CANDIDATES_DIR,
-                                         decision.reasons)
-    return {"promoted": decision.promote, "gate_reasons": decision.reasons,
-            "champion_accuracy": decision.champion_accuracy,
-            "champion_tag": decision.champion_tag, "destination": destination}
+    return promote_candidate(model, data, config, metrics, lineage)
 
 
 @contextmanager

@@ -57,26 +57,18 @@ def sweep_command(
 
 
 def run_quietly(cfg, grid: dict, workers: int, address: str | None, verbose: bool) -> dict:
+    from flows.progress import user_errors
     from flows.sweep import run_sweep
-    from tasks.validate import DataValidationError
 
     where = address or f"a local cluster of {workers} worker processes"
     n = len(grid["base_estimators"]) * len(grid["thresholds"]) * len(grid["labeled_fractions"])
     console.print(f"sweep: up to {n} candidates on {where}")
-    try:
+    with user_errors(console, verbose, "sweep"):
         return run_sweep(cfg, grid, workers=workers, address=address)
-    except DataValidationError as exc:
-        console.print(f"[red]data validation failed:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
-    except Exception as exc:
-        if verbose:
-            raise
-        console.print(f"[red]sweep failed:[/red] {type(exc).__name__}: {exc}\n"
-                      "(rerun with --verbose for the traceback)", highlight=False)
-        raise typer.Exit(1) from None
 
 
 def print_sweep(summary: dict) -> None:
+    from flows.progress import print_gate
     from tasks.sweep_report import flat_rows
 
     table = Table(title="selftrain sweep (best by validation accuracy)")
@@ -92,8 +84,5 @@ def print_sweep(summary: dict) -> None:
                       str(row["chosen_round"]), f"{row['seconds']:.1f}")
     out = Console()
     out.print(table)
-    verdict = "[green]promoted[/green]" if summary["promoted"] else "[yellow]not promoted[/yellow]"
-    out.print(f"best {summary['best']}: {verdict} -> {summary['destination']}")
-    for reason in summary["gate_reasons"]:
-        out.print(f"  {reason}", highlight=False)
+    print_gate(out, summary, label=f"best {summary['best']}: ")
     out.print("reports/sweep.png, metrics/sweep.json")

@@ -45,6 +45,18 @@ def train_pipeline(
     metrics = evaluate_rounds(records, data, REPORTS_DIR, METRICS_DIR)
     lineage = collect_lineage(config, fingerprint, params_path)
     model = round_model(data, config, metrics["chosen_round"])
+    summary = {**metrics, **lineage, **promote_candidate(model, data, config, metrics, lineage)}
+    write_metrics({k: v for k, v in summary.items() if not isinstance(v, dict | list)}
+                  | {"gate_reasons": summary["gate_reasons"]}, METRICS_DIR)
+    create_markdown_artifact(key="train-summary", markdown=summary_markdown(summary),
+                             description="Gate decision and where the model went")
+    record_run(config, summary)
+    return summary
+
+
+def promote_candidate(model, data, config: PipelineConfig, metrics: dict, lineage: dict) -> dict:
+    """Gate, then package or keep as a candidate, in one transaction: packaging is the last
+    step inside it, so a failure leaves the model store as it was."""
     with transaction():
         decision = gate_candidate(metrics, data, config.gate, config.serving.model_name)
         if decision.promote:
@@ -52,16 +64,9 @@ def train_pipeline(
         else:
             destination = keep_candidate(model, data, config, metrics, lineage, CANDIDATES_DIR,
                                          decision.reasons)
-    summary = {**metrics, **lineage, "promoted": decision.promote,
-               "champion_accuracy": decision.champion_accuracy,
-               "champion_tag": decision.champion_tag, "gate_reasons": decision.reasons,
-               "destination": destination}
-    write_metrics({k: v for k, v in summary.items() if not isinstance(v, dict | list)}
-                  | {"gate_reasons": decision.reasons}, METRICS_DIR)
-    create_markdown_artifact(key="train-summary", markdown=summary_markdown(summary),
-                             description="Gate decision and where the model went")
-    record_run(config, summary)
-    return summary
+    return {"promoted": decision.promote, "gate_reasons": decision.reasons,
+            "champion_accuracy": decision.champion_accuracy,
+            "champion_tag": decision.champion_tag, "destination": destination}
 
 
 def run_rounds(data, config: PipelineConfig) -> list[dict]:
