@@ -30,7 +30,7 @@ from selftrain.schema import load_model, save_model
 from tasks.evaluate import evaluate_rounds
 from tasks.lineage import collect_lineage
 from tasks.mask import PreparedData, mask_table
-from tasks.self_train import round_model
+from tasks.self_train import MODELS, round_model
 from tasks.sweep_report import pick_best, report_sweep
 from tasks.validate import validate_table
 from tasks.workspace import METRICS_DIR, REPORTS_DIR, WORK_DIR
@@ -97,6 +97,7 @@ def train_candidate(name: str, data: PreparedData, config: PipelineConfig, out_d
     metrics = evaluate_rounds(records, data, out_dir, out_dir)
     model_dir = Path(out_dir) / "model"
     save_model(model_dir, round_model(data, config, metrics["chosen_round"]), data.schema)
+    MODELS.drop(data.key)
     return {"metrics": metrics, "model_dir": str(model_dir),
             "seconds": time.perf_counter() - start, "pid": os.getpid()}
 

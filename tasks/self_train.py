@@ -115,6 +115,11 @@ class _BestModels:
         if score is not None and (best is None or value > best[1] or best[0] == round_):
             self._best[key] = (round_, value, model)
 
+    def drop(self, key: str) -> None:
+        """Forget a run's models (a long-lived Dask worker trains many runs)."""
+        self._best.pop(key, None)
+        self._last.pop(key, None)
+
     def get(self, key: str, round_: int):
         for entry in (self._best.get(key), self._last.get(key)):
             if entry is not None and entry[0] == round_:
