@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from prefect.context import TaskRunContext
 
 from selftrain.config import DataSettings, PipelineConfig
 from tasks import expectations as ex
+from tasks.workspace import file_digest
 
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -123,11 +123,7 @@ def normalize_labels(frame: pd.DataFrame, data: DataSettings) -> pd.DataFrame:
 
 def fingerprint_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
     """sha256 of the file's bytes, streamed: the content hash that keys checkpoints."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digest(path, "sha256", chunk_size)
 
 
 def read_table(path: str | Path) -> pd.DataFrame:

@@ -63,11 +63,11 @@ def _is_object(path: Path) -> bool:
     return dtype.kind == "O"
 
 
-def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+def file_digest(path: str | Path, algorithm: str = "sha256", chunk_size: int = 1 << 20) -> str:
     """Content hash of a file, streamed (tables can be large)."""
     digest = hashlib.new(algorithm)
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
+        for chunk in iter(lambda: fh.read(chunk_size), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
