@@ -29,12 +29,12 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.overhead_run import MARKER
+from selftrain.offline import TELEMETRY_OFF
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
-QUIET = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-         "GX_ANALYTICS_ENABLED": "False", "BENTOML_DO_NOT_TRACK": "True",
-         "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL", "PREFECT_LOGGING_LEVEL": "WARNING"}
+QUIET = {**TELEMETRY_OFF, "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
+         "PREFECT_LOGGING_LEVEL": "WARNING"}
 # One OpenMP thread per child unless the caller sets it: on a shared 2-core machine,
 # HistGradientBoosting's spinning OpenMP threads ran a digits fit 10x slower (44 s vs 4.7 s).
 THREADS = {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}

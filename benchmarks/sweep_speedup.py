@@ -24,11 +24,12 @@ import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
+from selftrain.offline import TELEMETRY_OFF
+
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
-QUIET = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-         "GX_ANALYTICS_ENABLED": "False", "BENTOML_DO_NOT_TRACK": "True",
-         "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL", "PREFECT_LOGGING_LEVEL": "WARNING",
+QUIET = {**TELEMETRY_OFF, "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
+         "PREFECT_LOGGING_LEVEL": "WARNING",
          "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180"}
 # light/heavy: digits, where candidates take ~1-3 s and fixed costs (cluster start, worker
 # imports, validation, packaging) dominate; large: a 20,000-row synthetic table, where the

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import os
 
+from selftrain.offline import set_offline_defaults
+
 # Offline and quiet by default; must be set before Prefect is imported.
-for _key, _value in {
-    "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "GX_ANALYTICS_ENABLED": "False", "BENTOML_DO_NOT_TRACK": "True",
-    "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
-}.items():
-    os.environ.setdefault(_key, _value)
+set_offline_defaults(PREFECT_SERVER_LOGGING_LEVEL="CRITICAL",
+                     PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120")
 
 from pathlib import Path  # noqa: E402
 from typing import Annotated  # noqa: E402

@@ -10,6 +10,7 @@ and file round-trips need no pickling; ``classes`` maps them back.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,8 +46,6 @@ class RoundState:
         return out
 
     def fingerprint(self) -> str:
-        import hashlib
-
         digest = hashlib.sha256()
         for arr in (self.y, self.labeled_iter):
             digest.update(np.ascontiguousarray(arr).tobytes())

@@ -7,15 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from selftrain.offline import TELEMETRY_OFF
 from serving.model import TAG_ENV, load_serving_settings, resolve_model_tag
 
 SERVICE = "serving.service:SelftrainClassifier"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-QUIET_ENV = {
-    "DO_NOT_TRACK": "1",
-    "BENTOML_DO_NOT_TRACK": "True",
-    "OMP_NUM_THREADS": "1",
-}
+QUIET_ENV = {**TELEMETRY_OFF, "OMP_NUM_THREADS": "1"}
 
 
 def serve(port: int | None = None, tag: str | None = None, host: str = "127.0.0.1") -> int:

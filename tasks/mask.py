@@ -46,7 +46,7 @@ def mask_table(
     workspace = Workspace.for_run(work_dir, key)
     workspace.save_arrays(splits.arrays())
     d = config.data
-    features = frame.drop(columns=[d.label_column, d.id_column])
+    features = frame.iloc[:0].drop(columns=[d.label_column, d.id_column])  # names + dtypes only
     classes = np.unique(np.concatenate([splits.y_train_true[splits.y_train_true != -1],
                                         splits.y_test, splits.y_val]))
     return PreparedData(

@@ -1,18 +1,9 @@
 """Tables for the data-contract tests: a small valid table to break, and real digits."""
 
-import os
 
 import numpy as np
 import pandas as pd
 import pytest
-
-for _key, _value in {
-    "DO_NOT_TRACK": "1",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "GX_ANALYTICS_ENABLED": "False",
-    "BENTOML_DO_NOT_TRACK": "True",
-}.items():
-    os.environ.setdefault(_key, _value)
 
 from selftrain.config import PipelineConfig  # noqa: E402
 

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import os
 
-for _key, _value in {
-    "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "GX_ANALYTICS_ENABLED": "False", "BENTOML_DO_NOT_TRACK": "True",
-    "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL", "PREFECT_LOGGING_LEVEL": "WARNING",
-}.items():
-    os.environ.setdefault(_key, _value)
+from selftrain.offline import set_offline_defaults
+
+set_offline_defaults(PREFECT_SERVER_LOGGING_LEVEL="CRITICAL", PREFECT_LOGGING_LEVEL="WARNING")
 
 import tempfile  # noqa: E402
 

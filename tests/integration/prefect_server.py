@@ -8,8 +8,6 @@ One server and one serving process are shared by ``test_deploy.py`` and ``test_u
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from processes import free_port, stop_process_group
 
 from selftrain.config import dump_config, load_config
+from selftrain.offline import TELEMETRY_OFF
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SELFTRAIN = Path(sys.executable).with_name("selftrain")
@@ -26,11 +26,8 @@ CRON = "15 3 * * *"  # not the default: proves the schedule is configurable
 # The workspace's params.yaml: the project's, made quick and sure to promote.
 PARAMS = ["self_training.max_rounds=2", "gate.min_accuracy=0", "gate.min_gain=-1",
           "gate.max_regression=1"]
-QUIET = {
-    "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "GX_ANALYTICS_ENABLED": "False", "BENTOML_DO_NOT_TRACK": "True",
-    "PREFECT_SERVER_LOGGING_LEVEL": "WARNING", "PREFECT_LOGGING_LEVEL": "INFO",
-}
+QUIET = {**TELEMETRY_OFF, "PREFECT_SERVER_LOGGING_LEVEL": "WARNING",
+         "PREFECT_LOGGING_LEVEL": "INFO"}
 
 
 @dataclass
@@ -59,7 +56,7 @@ def served_deployment(request, tmp_path_factory) -> ServedDeployment:
     if _SHARED is None:
         root = tmp_path_factory.mktemp("prefect-server")
         processes: list[subprocess.Popen] = []
-        request.config.add_cleanup(lambda: [stop_process(p) for p in reversed(processes)])
+        request.config.add_cleanup(lambda: [stop_process_group(p) for p in reversed(processes)])
         _SHARED = start_all(root, processes)
     return _SHARED
 
@@ -95,23 +92,6 @@ def spawn(argv: list[str], env: dict, cwd: Path, log: Path) -> subprocess.Popen:
     with log.open("wb") as out:
         return subprocess.Popen([exe, *argv[1:]], env=env, cwd=cwd, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def stop_process(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(check, timeout: float, what: str) -> None:

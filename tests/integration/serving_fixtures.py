@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,19 +16,17 @@ from pathlib import Path
 import httpx
 import joblib
 import numpy as np
+from processes import free_port  # noqa: F401 - the serving tests take it from here
+from processes import stop_process_group as stop_server  # noqa: F401
 from sklearn.datasets import load_digits
 from sklearn.ensemble import RandomForestClassifier
 
+from selftrain.offline import TELEMETRY_OFF
 from selftrain.schema import FeatureSchema, save_model
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FEATURES = [f"pixel_{i // 8}_{i % 8}" for i in range(64)]
-QUIET = {
-    "DO_NOT_TRACK": "1",
-    "BENTOML_DO_NOT_TRACK": "True",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "GX_ANALYTICS_ENABLED": "False",
-}
+QUIET = TELEMETRY_OFF
 
 
 def digits_model(n_estimators: int = 50):
@@ -84,12 +80,6 @@ def _create_entry(model, name: str) -> str:
     return str(bm.tag)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_server(home: Path, port: int, log: Path, **env: str) -> subprocess.Popen:
     """``bentoml serve`` of our service in its own process group, logging to ``log``."""
     from serving.run import server_command
@@ -118,17 +108,6 @@ def wait_ready(proc: subprocess.Popen, url: str, log: Path, timeout: float = 120
             pass
         time.sleep(0.5)
     raise RuntimeError(f"server not ready after {timeout} s:\n{log.read_text()[-3000:]}")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    """SIGTERM to the process group we started (the server and its workers), then wait."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from selftrain.offline import TELEMETRY_OFF
+
 pytestmark = pytest.mark.slow
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -77,8 +79,7 @@ def make_env(tmp: Path, api_url: str) -> dict[str, str]:
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         "PREFECT_API_URL": api_url, "PREFECT_HOME": str(tmp / "prefect"),
         "PREFECT_LOGGING_LEVEL": "WARNING", "BENTOML_HOME": str(tmp / "bentoml"),
-        "DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "GX_ANALYTICS_ENABLED": "False", "BENTOML_DO_NOT_TRACK": "True",
+        **TELEMETRY_OFF,
         "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
         "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
     })

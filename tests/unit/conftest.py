@@ -1,19 +1,10 @@
 """Small, seeded semi-supervised problems shared by the unit tests."""
 
-import os
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris, make_classification
 from threadpoolctl import threadpool_limits
-
-for _key, _value in {
-    "DO_NOT_TRACK": "1",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "GX_ANALYTICS_ENABLED": "False",
-    "BENTOML_DO_NOT_TRACK": "True",
-}.items():
-    os.environ.setdefault(_key, _value)
 
 
 @pytest.fixture(autouse=True, scope="session")
