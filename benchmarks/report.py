@@ -14,7 +14,7 @@ LABELS = {
     "recommended": "selftrain recommended",
     "oracle": "fully supervised RF",
     "ours_holdout": "selftrain + holdout stopping",
-    "ours_cv": "selftrain + CV stopping",
+    "ours_unguarded": "selftrain, no CV guard",
     "baseline_logreg": "labeled-only logreg",
     "sklearn_st_logreg": "sklearn SelfTraining (logreg)",
     "ours_logreg": "selftrain recommended (logreg)",

@@ -76,7 +76,8 @@ class SelfTrainingSettings(_Section):
     )
     teacher_weight: float = Field(0.5, ge=0, le=1)
     stopping: Literal["holdout", "cv"] | None = Field(
-        None, description="score every round and keep the best (estimator use)"
+        "cv", description="'cv': keep round 0 when cross-validation shows self-training hurts "
+        "(estimator use; the pipeline scores its own validation split)"
     )
     # Gains arrive late: on digits the first rounds add easy rows and only a mostly
     # labeled pool lifts accuracy, so stopping needs a long patience (measured).

@@ -35,6 +35,7 @@ from selftrain.rounds import (
 from selftrain.selection import SelectionPolicy
 
 TERMINATIONS = ("max_iter", "no_change", "all_labeled", "early_stopping")
+HARM_Z = 1.0  # stopping="cv" falls back to round 0 above this McNemar z (measured)
 
 
 def _estimator_has(attr):
@@ -102,35 +103,31 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         base = self.round_estimator()
         X, y, state = self._validate_input(X, y)
         state, X_work, held = self._carve_holdout(X, y, state)
-        holdout = None if held is None else (X[safe_mask(X, held)], y[held])
         policy = self.selection_policy(int((~state.labeled).sum()))
-        rounds = _RoundLog()
-        while state.termination is None and (self.max_iter is None or state.round < self.max_iter):
-            result = run_round(state, X_work, base, policy)
-            rounds.add(*self._scored(result.fitted_on, result.model, X_work, holdout, base))
-            state = result.state
-            n_added = round_record(state)["n_added"]
-            if self.verbose and n_added:  # scikit-learn stays silent on a round that adds none
-                print(f"End of iteration {state.round}, added {n_added} new labels.")
-            if self.stopping and rounds.stale(self.patience):
-                state = replace(state, termination="early_stopping")
-        if state.termination not in ("all_labeled", "early_stopping") and (
-            self.max_iter is not None and state.round == self.max_iter
-        ):
-            state = replace(state, termination="max_iter")
-        if state.termination != "early_stopping":
-            final = fit_state(state, X_work, base)
-            rounds.add(*self._scored(state, final, X_work, holdout, base))
-
+        check = self._cv_check(state, X_work, base, policy) if self.stopping == "cv" else None
+        if self.stopping == "cv":
+            self.cv_check_ = check
+        if check is not None:  # self-train to the end, or keep round 0 if that is safer
+            rounds, last = self._self_train(
+                state, X_work, base, policy,
+                lambda s, _: check["curve"][min(s.round, len(check["curve"]) - 1)],
+                limit=0 if check["fallback"] else None, patience=None, main=True)
+        else:
+            holdout = None if held is None else (X[safe_mask(X, held)], y[held])
+            score = None if holdout is None else (
+                lambda _, model: float(accuracy_score(holdout[1], model.predict(holdout[0]))))
+            patience = self.patience if holdout is not None else None
+            rounds, last = self._self_train(state, X_work, base, policy, score,
+                                            patience=patience, main=True)
+            if held is not None:  # the held-out labels are real: train on them at the end
+                rounds.best_model = fit_state(rounds.states[rounds.best_index], X_work, base,
+                                              extra=holdout)
         self.history_ = rounds.records
-        self.n_iter_ = state.round
-        self.termination_condition_ = state.termination
+        self.n_iter_ = last.round
+        self.termination_condition_ = last.termination
         self.best_iter_ = rounds.best_index
-        chosen = rounds.states[self.best_iter_]
         self.estimator_ = rounds.best_model
-        if held is not None:  # the held-out labels are real: train on them at the end
-            self.estimator_ = fit_state(chosen, X_work, base, extra=holdout)
-        self._set_transduction(y, chosen, held)
+        self._set_transduction(y, rounds.states[self.best_iter_], held)
         self.classes_ = self.estimator_.classes_
         return self
 
@@ -243,41 +240,76 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         work = initial_state(y[keep], classes=state.classes)
         return work, X[safe_mask(X, keep)], np.sort(held)
 
-    def _scored(self, fitted_on: RoundState, model, X, holdout, base):
-        record = round_record(fitted_on)
-        if self.stopping == "holdout":
-            record["val_score"] = float(accuracy_score(holdout[1], model.predict(holdout[0])))
-        elif self.stopping == "cv":
-            record["val_score"] = self._cv_score(fitted_on, X, base)
-        else:
-            record["val_score"] = None
-        if self.callback is not None:
-            self.callback(fitted_on, model, record)
-        return fitted_on, model, record
+    def _self_train(self, state, X, base, policy, score, limit=None, patience=None,
+                    main=False) -> tuple[_RoundLog, RoundState]:
+        """The loop over ``run_round``, each round's model scored by ``score(state, model)``.
+        Ends with the pool, ``max_iter``, ``limit`` rounds or ``patience`` stale rounds.
+        Only the ``main`` loop reports (callback, verbose); cross-validation folds do not."""
+        limit = self.max_iter if limit is None else limit
+        rounds = _RoundLog(keep_last=patience is None)
 
-    def _cv_score(self, state: RoundState, X, base) -> float:
-        """Score on the original labels only, each fold trained on the rest plus pseudo-labels."""
-        original = np.flatnonzero(state.labeled_iter == 0)
-        y_orig = state.y[original]
-        counts = np.bincount(y_orig, minlength=len(state.classes))
-        smallest = int(counts.min())
-        if smallest < 2:
+        def log(fitted_on, model):
+            record = round_record(fitted_on)
+            record["val_score"] = None if score is None else score(fitted_on, model)
+            if main and self.callback is not None:
+                self.callback(fitted_on, model, record)
+            rounds.add(fitted_on, model, record)
+
+        while state.termination is None and (limit is None or state.round < limit):
+            result = run_round(state, X, base, policy)
+            log(result.fitted_on, result.model)
+            state = result.state
+            n_added = round_record(state)["n_added"]
+            if main and self.verbose and n_added:  # scikit-learn is silent on empty rounds
+                print(f"End of iteration {state.round}, added {n_added} new labels.")
+            if patience is not None and rounds.stale(patience):
+                return rounds, replace(state, termination="early_stopping")
+        if state.termination in (None, "no_change") and limit is not None and state.round == limit:
+            state = replace(state, termination="max_iter" if limit == self.max_iter
+                            else "early_stopping")
+        log(state, fit_state(state, X, base))
+        return rounds, state
+
+    def _cv_check(self, state: RoundState, X, base, policy) -> dict | None:
+        """Does self-training beat the labeled-only model on labels it never saw?
+
+        Per fold of the labeled rows: self-train without the fold's rows, score every
+        round's model on them. Pooled over folds, the rows that round 0 gets right and the
+        last round gets wrong (``b``) against the reverse (``c``) give McNemar's
+        z = (b - c) / sqrt(b + c); only a harm beyond noise (z > ``HARM_Z``) falls back to
+        round 0, since the folds' tiny validation sets would otherwise discard real gains.
+        ``None`` (and a warning) when a class has a single label."""
+        labeled = np.flatnonzero(state.labeled)
+        counts = np.bincount(state.y[labeled], minlength=len(state.classes))
+        if counts.min() < 2:
             rare = np.asarray(state.classes, dtype=object)[int(counts.argmin())]
-            raise ValueError(
+            warnings.warn(
                 f"stopping='cv' needs at least 2 labeled rows in every class; class {rare!r} "
-                f"has {smallest}"
-            )
-        folds = StratifiedKFold(min(self.cv, smallest), shuffle=True,
+                f"has {counts.min()}: self-training to the end unchecked", UserWarning,
+                stacklevel=3)
+            return None
+        folds = StratifiedKFold(min(self.cv, int(counts.min())), shuffle=True,
                                 random_state=self.random_state)
-        correct = 0
-        for _, test in folds.split(original, y_orig):
-            rows = original[test]
-            masked = state.y.copy()
-            masked[rows] = -1
-            model = fit_state(RoundState(state.classes, masked, state.labeled_iter,
-                                         state.confidence), X, base)
-            correct += int((model.predict(X[safe_mask(X, rows)]) == state.labels[rows]).sum())
-        return correct / len(original)
+        curves, first, last = [], [], []
+        for _, test in folds.split(labeled, state.y[labeled]):
+            rows = labeled[test]
+            keep = np.setdiff1d(np.arange(len(state.y)), rows)
+            hits: list[np.ndarray] = []
+            fold = initial_state(state.labels[keep], classes=state.classes)
+            self._self_train(fold, X[safe_mask(X, keep)], base, policy,
+                             _hit_recorder(X[safe_mask(X, rows)], state.labels[rows], hits),
+                             patience=self.patience)
+            curves.append(np.array([h.sum() for h in hits]))
+            first.append(hits[0])
+            last.append(hits[-1])
+        longest = max(len(c) for c in curves)  # a fold that ended early keeps its last score
+        curve = np.sum([np.pad(c, (0, longest - len(c)), mode="edge") for c in curves], axis=0)
+        first, last = np.concatenate(first), np.concatenate(last)
+        b, c = int((first & ~last).sum()), int((~first & last).sum())
+        z = (b - c) / math.sqrt(b + c) if b + c else 0.0
+        return {"curve": [float(v) for v in curve / labeled.size],
+                "baseline_accuracy": float(first.mean()), "final_accuracy": float(last.mean()),
+                "z": z, "fallback": z > HARM_Z}
 
     def _set_transduction(self, y, chosen: RoundState, held):
         if held is None:
@@ -293,18 +325,28 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
 class _RoundLog:
     """Scores and states of every round, and only the best model (memory)."""
 
-    def __init__(self):
+    def __init__(self, keep_last: bool = False):
         self.records, self.states, self.best_index, self.best_model = [], [], -1, None
+        self.keep_last = keep_last  # no early stopping: the last round is the model
 
     def add(self, state, model, record):
         score, best = record["val_score"], self.best_index
-        if best < 0 or score is None or score > self.records[best]["val_score"]:
+        if self.keep_last or best < 0 or score is None or score > self.records[best]["val_score"]:
             self.best_index, self.best_model = len(self.states), model
         self.states.append(state)
         self.records.append(record)
 
     def stale(self, patience: int) -> bool:
         return rounds_stale([r["val_score"] for r in self.records], patience)
+
+
+def _hit_recorder(X_val, y_val, hits: list):
+    """A round score that also keeps which validation rows each round's model got right."""
+    def score(_, model) -> float:
+        hits.append(model.predict(X_val) == y_val)
+        return float(hits[-1].mean())
+
+    return score
 
 
 def _decode(state: RoundState) -> np.ndarray:

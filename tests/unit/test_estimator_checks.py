@@ -22,6 +22,9 @@ INSTANCES = [
     SelfTrainingClassifier(
         LogisticRegression(C=1), stopping="holdout", patience=1, random_state=0, max_iter=3
     ),
+    SelfTrainingClassifier(
+        LogisticRegression(C=1), stopping="cv", patience=1, random_state=0, max_iter=3
+    ),
 ]
 
 

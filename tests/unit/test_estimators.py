@@ -61,6 +61,7 @@ def test_recommended_classifier_is_the_default_settings():
     defaults = SelfTrainingSettings()
     assert clf.criterion == defaults.criterion and clf.balanced == defaults.balanced
     assert clf.teacher == defaults.teacher and clf.max_iter == defaults.max_rounds
+    assert clf.stopping == defaults.stopping == "cv"  # the guard is part of the recommendation
     assert type(clf.estimator).__name__ == "RandomForestClassifier"
 
 

@@ -1,0 +1,73 @@
+"""stopping="cv": the cross-validated guard that keeps round 0 when self-training hurts."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import make_classification
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+
+from selftrain import SelfTrainingClassifier, mask_labels
+from selftrain.estimator import HARM_Z
+
+GUARDED = {"criterion": "k_best", "k_best": 0.1, "max_iter": 10, "balanced": True,
+           "teacher": "label_spreading", "stopping": "cv", "patience": 5, "random_state": 0}
+
+
+@pytest.fixture(scope="module")
+def harmful():
+    """A skewed table on which the recommended self-training loses accuracy (measured)."""
+    X, y = make_classification(n_samples=900, n_features=20, n_informative=8, n_redundant=4,
+                               n_classes=3, weights=[0.8, 0.15, 0.05], n_clusters_per_class=2,
+                               random_state=0)
+    return X, mask_labels(y, labeled=0.1, random_state=0)
+
+
+def test_guard_falls_back_to_the_labeled_only_model_when_self_training_hurts(harmful):
+    X, y = harmful
+    forest = RandomForestClassifier(n_estimators=20, random_state=0)
+    clf = SelfTrainingClassifier(forest, **GUARDED).fit(X, y)
+    check = clf.cv_check_
+    assert check["fallback"] and check["z"] > HARM_Z
+    assert check["baseline_accuracy"] > check["final_accuracy"]
+    assert (clf.n_iter_, clf.best_iter_, clf.termination_condition_) == (0, 0, "early_stopping")
+    labeled = y != -1
+    baseline = clone(forest).fit(X[labeled], y[labeled])
+    np.testing.assert_array_equal(clf.predict(X), baseline.predict(X))
+    assert (clf.labeled_iter_ <= 0).all()  # no pseudo-label survives
+    np.testing.assert_array_equal(clf.transduction_, y)
+
+
+def test_guard_keeps_the_last_round_unless_harm_is_clear(iris_semi):
+    X, _, y = iris_semi
+    plain = SelfTrainingClassifier(LogisticRegression(), **{**GUARDED, "stopping": None})
+    clf = SelfTrainingClassifier(LogisticRegression(), **GUARDED).fit(X, y)
+    assert not clf.cv_check_["fallback"] and clf.cv_check_["z"] <= HARM_Z
+    assert clf.best_iter_ == len(clf.history_) - 1 == clf.n_iter_
+    np.testing.assert_array_equal(clf.predict(X), plain.fit(X, y).predict(X))
+    curve = clf.cv_check_["curve"]
+    assert [r["val_score"] for r in clf.history_] == [
+        curve[min(r["round"], len(curve) - 1)] for r in clf.history_]
+    assert curve[0] == pytest.approx(clf.cv_check_["baseline_accuracy"])
+
+
+class NoPeekingLogisticRegression(LogisticRegression):
+    """Fails when asked to predict a row it was trained on: a leak in the guard."""
+
+    def fit(self, X, y):
+        self.seen_ = {row.tobytes() for row in np.asarray(X)}
+        return super().fit(X, y)
+
+    def predict(self, X):
+        peeked = sum(row.tobytes() in self.seen_ for row in np.asarray(X))
+        assert peeked == 0, f"scored {peeked} rows it was trained on"
+        return super().predict(X)
+
+
+def test_guard_scores_every_labeled_row_once_with_models_that_never_saw_it(harmful):
+    X, y = harmful
+    clf = SelfTrainingClassifier(NoPeekingLogisticRegression(max_iter=500), **GUARDED)
+    clf.fit(X, y)  # predict on a seen row would fail the assertion inside
+    n_labeled = int((y != -1).sum())
+    assert all(v * n_labeled == pytest.approx(round(v * n_labeled))
+               for v in clf.cv_check_["curve"])  # pooled over every labeled row
