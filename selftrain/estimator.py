@@ -1,9 +1,9 @@
 """``SelfTrainingClassifier``: a drop-in for scikit-learn's, with opt-in safety.
 
 With its defaults it behaves exactly like ``sklearn.semi_supervised.SelfTrainingClassifier``.
-Opt in to class-balanced selection, calibrated confidences, a label-spreading teacher
-and validation-based stopping (``best_iter_``), which make self-training safe for
-estimators whose confidences mislead it, random forests first.
+Opt in to class-balanced selection, calibrated confidences, a label-spreading teacher,
+a cross-validated guard and validation-based stopping (``best_iter_``), which make
+self-training safe for estimators whose confidences mislead it, random forests first.
 """
 
 from __future__ import annotations
@@ -54,9 +54,10 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
     Beyond scikit-learn's arguments: ``balanced`` (per-class quota at the label prior),
     ``calibration`` (``"sigmoid"``/``"isotonic"``), ``teacher="label_spreading"``
     (blend a kNN-graph label spreading into the confidences, ``teacher_weight``),
-    ``stopping`` (``"holdout"`` slice of ``validation_fraction`` or ``"cv"`` folds,
-    scored every round; stop after ``patience`` rounds without gain and keep the best
-    round), ``random_state`` (holdout and CV splits), ``callback(state, model, record)``
+    ``stopping="cv"`` (a leak-free guard over ``cv`` folds of the labels: keep round 0
+    when self-training hurts beyond noise, see ``cv_check_``) or ``"holdout"`` (a slice of
+    ``validation_fraction`` scored every round, stop after ``patience`` rounds without gain
+    and keep the best round), ``random_state`` (the splits), ``callback(state, model, record)``
     called after every round. ``k_best`` may be a share (< 1) of the unlabeled pool.
     """
 
