@@ -209,6 +209,9 @@ def _method_stats(scores: list[dict]) -> dict:
         "macro_f1_std": _std(f1),
         "fit_seconds_median": statistics.median(s["fit_seconds"] for s in scores),
         "accuracy_per_seed": acc,
+        **({"guard_z_per_seed": [s["guard_z"] for s in scores],
+            "guard_fallbacks": sum(s["guard_fallback"] for s in scores)}
+           if all("guard_z" in s for s in scores) else {}),
     }
 
 

@@ -100,10 +100,12 @@ def run_method(method: str, split, y_masked: np.ndarray, seed: int) -> dict:
         model.fit(X_fit, y_fit)
     seconds = time.perf_counter() - start
     pred = model.predict(X_test)
+    check = getattr(model, "cv_check_", None)  # the guard's verdict, to audit its threshold
     return {
         "accuracy": float(accuracy_score(y_test, pred)),
         "macro_f1": float(f1_score(y_test, pred, average="macro", zero_division=0)),
         "fit_seconds": seconds,
+        **({"guard_z": check["z"], "guard_fallback": check["fallback"]} if check else {}),
     }
 
 

@@ -31,8 +31,9 @@ from selftrain.estimator import HARM_Z
 RESULTS = Path(__file__).parent / "results"
 DATASETS = ("digits", "wine", "breast_cancer", "synthetic_imbalanced")
 FRACTIONS = (0.05, 0.1, 0.2)
-RULES = ("baseline", "no guard", "CV best round", "fallback z>0", "fallback z>1",
-         "fallback z>2", "hindsight best")
+THRESHOLDS = (0.0, 0.5, 1.0, 2.0)
+RULES = ("baseline", "no guard", "CV best round", *(f"fallback z>{z:g}" for z in THRESHOLDS),
+         "hindsight best")
 
 
 def rule_scores(check: dict, test_curve: list[float]) -> dict[str, float]:
@@ -48,9 +49,7 @@ def rule_scores(check: dict, test_curve: list[float]) -> dict[str, float]:
         "baseline": test_curve[0],
         "no guard": test_curve[last],
         "CV best round": test_curve[min(best, last)],
-        "fallback z>0": fallback(0.0),
-        "fallback z>1": fallback(1.0),
-        "fallback z>2": fallback(2.0),
+        **{f"fallback z>{z:g}": fallback(z) for z in THRESHOLDS},
         "hindsight best": max(test_curve),
     }
 

@@ -274,8 +274,8 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
     def _cv_check(self, state: RoundState, X, base, policy) -> dict | None:
         """Does self-training beat the labeled-only model on labels it never saw?
 
-        Per fold of the labeled rows: self-train without the fold's rows, score every
-        round's model on them. Pooled over folds, the rows that round 0 gets right and the
+        Per fold of the labeled rows: self-train without the fold's rows, to the end as the
+        main loop will (a patience cut would hide late harm), scoring every round on them. Pooled over folds, the rows that round 0 gets right and the
         last round gets wrong (``b``) against the reverse (``c``) give McNemar's
         z = (b - c) / sqrt(b + c); only a harm beyond noise (z > ``HARM_Z``) falls back to
         round 0, since the folds' tiny validation sets would otherwise discard real gains.
@@ -299,7 +299,7 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             fold = initial_state(state.labels[keep], classes=state.classes)
             self._self_train(fold, X[safe_mask(X, keep)], base, policy,
                              _hit_recorder(X[safe_mask(X, rows)], state.labels[rows], hits),
-                             patience=self.patience)
+                             patience=None)
             curves.append(np.array([h.sum() for h in hits]))
             first.append(hits[0])
             last.append(hits[-1])

@@ -11,15 +11,15 @@ from benchmarks import guard_rules
 CURVE = [0.70, 0.72, 0.75, 0.74]  # round 0 (labeled-only) to the last round, on test
 
 
-@pytest.mark.parametrize(("z", "fallbacks"), [(-3.0, []), (0.5, ["fallback z>0"]),
-                                              (1.5, ["fallback z>0", "fallback z>1"]),
-                                              (2.5, ["fallback z>0", "fallback z>1",
-                                                     "fallback z>2"])])
+@pytest.mark.parametrize(("z", "fallbacks"), [
+    (-3.0, []), (0.3, ["fallback z>0"]), (0.7, ["fallback z>0", "fallback z>0.5"]),
+    (1.5, ["fallback z>0", "fallback z>0.5", "fallback z>1"]),
+    (2.5, ["fallback z>0", "fallback z>0.5", "fallback z>1", "fallback z>2"])])
 def test_fallback_rules_take_round_zero_only_above_their_z(z, fallbacks):
     scores = guard_rules.rule_scores({"curve": [0.5, 0.9, 0.6, 0.6], "z": z}, CURVE)
     assert (scores["baseline"], scores["no guard"], scores["hindsight best"]) == (0.70, 0.74, 0.75)
     assert scores["CV best round"] == 0.72  # round 1 scored best in cross-validation
-    for rule in ("fallback z>0", "fallback z>1", "fallback z>2"):
+    for rule in ("fallback z>0", "fallback z>0.5", "fallback z>1", "fallback z>2"):
         assert scores[rule] == (0.70 if rule in fallbacks else 0.74)
 
 
