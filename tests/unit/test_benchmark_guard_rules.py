@@ -7,25 +7,42 @@ import json
 import pytest
 
 from benchmarks import guard_rules
+from selftrain.estimator import HARM_Z
 
 CURVE = [0.70, 0.72, 0.75, 0.74]  # round 0 (labeled-only) to the last round, on test
 
 
-@pytest.mark.parametrize(("z", "fallbacks"), [
-    (-3.0, []), (0.3, ["fallback z>0"]), (0.7, ["fallback z>0", "fallback z>0.5"]),
-    (1.5, ["fallback z>0", "fallback z>0.5", "fallback z>1"]),
-    (2.5, ["fallback z>0", "fallback z>0.5", "fallback z>1", "fallback z>2"])])
-def test_fallback_rules_take_round_zero_only_above_their_z(z, fallbacks):
-    scores = guard_rules.rule_scores({"curve": [0.5, 0.9, 0.6, 0.6], "z": z}, CURVE)
+@pytest.mark.parametrize(("harmed", "helped", "plain", "corrected"), [
+    (0, 0, 0.0, 0.0), (1, 0, 1.0, 0.0), (0, 1, -1.0, 0.0), (5, 5, 0.0, 0.0),
+    (16, 12, 4 / 28 ** 0.5, 3 / 28 ** 0.5), (2, 8, -6 / 10 ** 0.5, -5 / 10 ** 0.5)])
+def test_mcnemar_z_plain_and_continuity_corrected(harmed, helped, plain, corrected):
+    assert guard_rules.mcnemar_z(harmed, helped, corrected=False) == pytest.approx(plain)
+    assert guard_rules.mcnemar_z(harmed, helped, corrected=True) == pytest.approx(corrected)
+
+
+@pytest.mark.parametrize(("harmed", "helped", "fallbacks"), [
+    (0, 3, []),
+    (1, 0, ["fallback z>0.5"]),  # z = 1.0: one row; only the plain z > 0.5 rule falls back
+    (16, 12, ["fallback z>0.5", "fallback corrected z>0", "fallback corrected z>0.5"]),
+    (30, 10, [f"fallback {f[0]}" for f in guard_rules.FALLBACKS]),
+])
+def test_fallback_rules_take_round_zero_only_above_their_z(harmed, helped, fallbacks):
+    check = {"curve": [0.5, 0.9, 0.6, 0.6], "harmed_rows": harmed, "helped_rows": helped}
+    scores = guard_rules.rule_scores(check, CURVE)
     assert (scores["baseline"], scores["no guard"], scores["hindsight best"]) == (0.70, 0.74, 0.75)
     assert scores["CV best round"] == 0.72  # round 1 scored best in cross-validation
-    for rule in ("fallback z>0", "fallback z>0.5", "fallback z>1", "fallback z>2"):
-        assert scores[rule] == (0.70 if rule in fallbacks else 0.74)
+    for label, _, _ in guard_rules.FALLBACKS:
+        rule = f"fallback {label}"
+        assert scores[rule] == (0.70 if rule in fallbacks else 0.74), rule
+
+
+def test_the_library_rule_is_one_of_the_compared_rules():
+    assert ("corrected z>0.5", True, HARM_Z) in guard_rules.FALLBACKS
 
 
 def test_cv_best_round_past_the_last_fitted_round_is_the_last_round():
-    scores = guard_rules.rule_scores({"curve": [0.1, 0.2, 0.3, 0.4, 0.9], "z": 0.0}, CURVE)
-    assert scores["CV best round"] == CURVE[-1]
+    check = {"curve": [0.1, 0.2, 0.3, 0.4, 0.9], "harmed_rows": 0, "helped_rows": 0}
+    assert guard_rules.rule_scores(check, CURVE)["CV best round"] == CURVE[-1]
 
 
 def test_a_real_run_writes_every_rule(tmp_path):
@@ -37,3 +54,4 @@ def test_a_real_run_writes_every_rule(tmp_path):
     assert set(cell["mean"]) == set(guard_rules.RULES)
     assert all(0 < v <= 1 for v in cell["mean"].values())
     assert cell["mean"]["hindsight best"] >= max(cell["mean"].values())
+    assert {"harmed_rows", "helped_rows"} <= set(cell["per_seed"][0])
