@@ -28,6 +28,7 @@ from sklearn.metrics import accuracy_score
 from benchmarks.cells import load_split
 from selftrain import mask_labels, recommended_classifier
 from selftrain.estimator import HARM_Z
+from selftrain.metrics import mcnemar_z
 
 RESULTS = Path(__file__).parent / "results"
 # digits is left out: its z is far below 0 in every cell, so no rule falls back there
@@ -38,16 +39,6 @@ FALLBACKS = (("z>0.5", False, 0.5), ("z>1", False, 1.0), ("corrected z>0", True,
              ("corrected z>0.5", True, 0.5), ("corrected z>1", True, 1.0))
 RULES = ("baseline", "no guard", "CV best round", *(f"fallback {f[0]}" for f in FALLBACKS),
          "hindsight best")
-
-
-def mcnemar_z(harmed: int, helped: int, corrected: bool) -> float:
-    """Signed McNemar z of round 0 over the last round (rows only one of them got right)."""
-    if harmed + helped == 0:
-        return 0.0
-    diff = harmed - helped
-    if corrected:
-        diff = np.sign(diff) * max(abs(diff) - 1, 0)
-    return float(diff / np.sqrt(harmed + helped))
 
 
 def rule_scores(check: dict, test_curve: list[float]) -> dict[str, float]:

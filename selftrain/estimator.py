@@ -24,6 +24,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from selftrain.checks import check_finite, check_lengths, check_params
+from selftrain.metrics import mcnemar_z
 from selftrain.rounds import (
     RoundState,
     fit_state,
@@ -312,7 +313,7 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         curve = np.sum([np.pad(c, (0, longest - len(c)), mode="edge") for c in curves], axis=0)
         first, last = np.concatenate(first), np.concatenate(last)
         b, c = int((first & ~last).sum()), int((~first & last).sum())
-        z = math.copysign(max(abs(b - c) - 1, 0), b - c) / math.sqrt(b + c) if b + c else 0.0
+        z = mcnemar_z(b, c)
         return {"curve": [float(v) for v in curve / labeled.size],
                 "baseline_accuracy": float(first.mean()), "final_accuracy": float(last.mean()),
                 "harmed_rows": b, "helped_rows": c, "z": z, "fallback": z > HARM_Z}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
 
@@ -29,3 +31,15 @@ def gap_closed(score: float, baseline: float, oracle: float) -> float:
     """Share of the labeled-only -> fully supervised gap that ``score`` closes."""
     gap = oracle - baseline
     return float((score - baseline) / gap) if abs(gap) > 1e-12 else 0.0
+
+
+def mcnemar_z(harmed: int, helped: int, corrected: bool = True) -> float:
+    """Signed McNemar z of model A over model B from the rows only one of them got right
+    (``harmed``: A right, B wrong; ``helped``: the reverse). The continuity correction
+    makes a one-row difference count for nothing."""
+    if harmed + helped == 0:
+        return 0.0
+    diff = harmed - helped
+    if corrected:
+        diff = math.copysign(max(abs(diff) - 1, 0), diff)
+    return float(diff / math.sqrt(harmed + helped))

@@ -12,14 +12,6 @@ from selftrain.estimator import HARM_Z
 CURVE = [0.70, 0.72, 0.75, 0.74]  # round 0 (labeled-only) to the last round, on test
 
 
-@pytest.mark.parametrize(("harmed", "helped", "plain", "corrected"), [
-    (0, 0, 0.0, 0.0), (1, 0, 1.0, 0.0), (0, 1, -1.0, 0.0), (5, 5, 0.0, 0.0),
-    (16, 12, 4 / 28 ** 0.5, 3 / 28 ** 0.5), (2, 8, -6 / 10 ** 0.5, -5 / 10 ** 0.5)])
-def test_mcnemar_z_plain_and_continuity_corrected(harmed, helped, plain, corrected):
-    assert guard_rules.mcnemar_z(harmed, helped, corrected=False) == pytest.approx(plain)
-    assert guard_rules.mcnemar_z(harmed, helped, corrected=True) == pytest.approx(corrected)
-
-
 @pytest.mark.parametrize(("harmed", "helped", "fallbacks"), [
     (0, 3, []),
     (1, 0, ["fallback z>0.5"]),  # z = 1.0: one row; only the plain z > 0.5 rule falls back

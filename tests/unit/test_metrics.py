@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from selftrain.metrics import evaluate_model, gap_closed, pseudo_label_accuracy
+from selftrain.metrics import evaluate_model, gap_closed, mcnemar_z, pseudo_label_accuracy
 
 
 class FixedModel:
@@ -44,3 +44,11 @@ def test_pseudo_label_accuracy():
 )
 def test_gap_closed(score, baseline, oracle, expected):
     assert gap_closed(score, baseline, oracle) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("harmed", "helped", "plain", "corrected"), [
+    (0, 0, 0.0, 0.0), (1, 0, 1.0, 0.0), (0, 1, -1.0, 0.0), (5, 5, 0.0, 0.0),
+    (16, 12, 4 / 28 ** 0.5, 3 / 28 ** 0.5), (2, 8, -6 / 10 ** 0.5, -5 / 10 ** 0.5)])
+def test_mcnemar_z_plain_and_continuity_corrected(harmed, helped, plain, corrected):
+    assert mcnemar_z(harmed, helped, corrected=False) == pytest.approx(plain)
+    assert mcnemar_z(harmed, helped) == pytest.approx(corrected)
