@@ -59,9 +59,10 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
     ``calibration`` (``"sigmoid"``/``"isotonic"``), ``teacher="label_spreading"``
     (blend a kNN-graph label spreading into the confidences, ``teacher_weight``),
     ``stopping="cv"`` (a leak-free guard over ``cv`` folds of the labels: keep round 0
-    when self-training hurts beyond noise, see ``cv_check_``) or ``"holdout"`` (a slice of
-    ``validation_fraction`` scored every round, stop after ``patience`` rounds without gain
-    and keep the best round), ``random_state`` (the splits), ``callback(state, model, record)``
+    when self-training hurts beyond noise; ``cv_check_`` holds the verdict, ``None`` when
+    no check ran) or ``"holdout"`` (a slice of ``validation_fraction`` scored every round,
+    stop after ``patience`` rounds without gain and keep the best round), ``random_state``
+    (the splits), ``callback(state, model, record)``
     called after every round. ``k_best`` may be a share (< 1) of the unlabeled pool.
     """
 
@@ -109,9 +110,9 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         X, y, state = self._validate_input(X, y)
         state, X_work, held = self._carve_holdout(X, y, state)
         policy = self.selection_policy(int((~state.labeled).sum()))
-        check = self._cv_check(state, X_work, base, policy) if self.stopping == "cv" else None
-        if self.stopping == "cv":
-            self.cv_check_ = check
+        # set on every fit: a refit with other stopping must not keep an old verdict
+        self.cv_check_ = check = (
+            self._cv_check(state, X_work, base, policy) if self.stopping == "cv" else None)
         if check is not None:  # self-train to the end, or keep round 0 if that is safer
             rounds, last = self._self_train(
                 state, X_work, base, policy,
