@@ -64,11 +64,11 @@ def sweep(
     candidates to ``criterion=threshold``. Returns every candidate's scores, the best one
     (by validation accuracy, never test) and the gate's decision on it."""
     candidates = grid_configs(config, base_estimators, thresholds, labeled_fractions)
-    frame, fingerprint = validate_table(config, REPORTS_DIR)
+    table = validate_table(config, REPORTS_DIR)
     work, out = Path(WORK_DIR).resolve(), Path(REPORTS_DIR).resolve() / "sweep"
-    prepared = {name: mask_table(frame, fingerprint, cfg, str(work))
-                for name, cfg in candidates.items()}
-    del frame
+    prepared = {name: mask_table(table, cfg, str(work)) for name, cfg in candidates.items()}
+    fingerprint = table.fingerprint
+    del table
     futures = {name: train_candidate.submit(name, data, candidates[name], str(out / data.key))
                for name, data in prepared.items()}
     rows = [collect_candidate(name, future, candidates[name]) for name, future in futures.items()]
@@ -96,7 +96,8 @@ def train_candidate(name: str, data: PreparedData, config: PipelineConfig, out_d
     records = run_rounds(data, config)
     metrics = evaluate_rounds(records, data, out_dir, out_dir)
     model_dir = Path(out_dir) / "model"
-    save_model(model_dir, round_model(data, config, metrics["chosen_round"]), data.schema)
+    model = data.served_model(round_model(data, config, metrics["chosen_round"]), config)
+    save_model(model_dir, model, data.schema)
     MODELS.drop(data.key)
     return {"metrics": metrics, "model_dir": str(model_dir),
             "seconds": time.perf_counter() - start, "pid": os.getpid()}

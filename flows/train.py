@@ -38,13 +38,14 @@ def train_pipeline(
         create_markdown_artifact(key="train-summary", markdown=UNCHANGED_NOTE.format(**previous),
                                  description="Nothing changed since the last run")
         return previous
-    frame, fingerprint = validate_table(config, REPORTS_DIR)
-    data = mask_table(frame, fingerprint, config, WORK_DIR)
-    del frame
+    table = validate_table(config, REPORTS_DIR)
+    data = mask_table(table, config, WORK_DIR)
+    fingerprint = table.fingerprint
+    del table
     records = run_rounds(data, config)
     metrics = evaluate_rounds(records, data, REPORTS_DIR, METRICS_DIR)
     lineage = collect_lineage(config, fingerprint, params_path)
-    model = round_model(data, config, metrics["chosen_round"])
+    model = data.served_model(round_model(data, config, metrics["chosen_round"]), config)
     summary = {**metrics, **lineage, **promote_candidate(model, data, config, metrics, lineage)}
     write_metrics({k: v for k, v in summary.items() if not isinstance(v, dict | list)}
                   | {"gate_reasons": summary["gate_reasons"]}, METRICS_DIR)

@@ -37,6 +37,23 @@ class DataSettings(_Section):
     min_labeled_per_class: int = Field(
         3, ge=1, description="fewest labeled rows each class must have"
     )
+    features: list[str] | None = Field(
+        None, description="feature columns; default: every column but the id and the label")
+    categorical: list[str] | None = Field(
+        None, description="categorical columns; default: inferred (text, boolean, category)")
+    datetime: list[str] | None = Field(
+        None, description="date columns; default: inferred (ISO-8601 dates)")
+    drop: list[str] = Field([], description="columns to ignore")
+    na_values: list[str] = Field(
+        [], description="extra tokens that mean missing when reading the table, e.g. ['?', 'n/a']")
+    max_missing: float = Field(
+        0.5, ge=0, lt=1, description="largest share of missing values a feature column may have")
+    max_categories: int = Field(
+        20, ge=2, description="categories one-hot encoded per column; rarer ones are grouped")
+    min_category_count: int = Field(
+        5, ge=1, description="categories seen in fewer training rows are grouped as infrequent")
+    max_distinct: int = Field(
+        1000, ge=2, description="most distinct values a categorical column may have")
 
 
 class SplitSettings(_Section):

@@ -21,9 +21,10 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils import get_tags, safe_mask
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from selftrain.checks import check_finite, check_lengths, check_params
+from selftrain.columns import split_preprocessor, with_preprocessor
 from selftrain.metrics import mcnemar_z
 from selftrain.rounds import (
     RoundState,
@@ -107,7 +108,10 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         """Fit on ``X`` and ``y`` with ``-1`` marking unlabeled rows."""
         check_params(self)
         base = self.round_estimator()
-        X, y, state = self._validate_input(X, y)
+        preprocessor, base = split_preprocessor(base)
+        X, y, state = self._validate_input(X, y, raw=preprocessor is not None)
+        if preprocessor is not None:  # unsupervised: fitted once, on every row
+            X = np.asarray(preprocessor.fit_transform(X), dtype=np.float64)
         state, X_work, held = self._carve_holdout(X, y, state)
         policy = self.selection_policy(int((~state.labeled).sum()))
         # set on every fit: a refit with other stopping must not keep an old verdict
@@ -132,7 +136,7 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         self.n_iter_ = last.round
         self.termination_condition_ = last.termination
         self.best_iter_ = rounds.best_index
-        self.estimator_ = rounds.best_model
+        self.estimator_ = with_preprocessor(preprocessor, rounds.best_model)
         self._set_transduction(y, rounds.states[self.best_iter_], held)
         self.classes_ = self.estimator_.classes_
         return self
@@ -208,19 +212,27 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
     # -- helpers ---------------------------------------------------------------------------
 
     def _check_X(self, X):
+        if split_preprocessor(self.estimator_)[0] is not None:  # a table: the model reads it
+            validate_data(self, X, reset=False, skip_check_array=True)
+            return X
         return validate_data(self, X, accept_sparse=True, ensure_all_finite=False, reset=False)
 
-    def _validate_input(self, X, y):
-        """Checked ``X``, ``y`` and round 0's state; errors name the argument and value."""
+    def _validate_input(self, X, y, raw: bool = False):
+        """Checked ``X``, ``y`` and round 0's state; errors name the argument and value.
+        ``raw``: ``X`` is a table for the preprocessor, kept as it is."""
         check_lengths(X, y)
-        X, y = validate_data(
-            self, X, y, accept_sparse=["csr", "csc"], ensure_all_finite=False
-        )
+        if raw:
+            validate_data(self, X, skip_check_array=True)
+            y = column_or_1d(np.asarray(y, dtype=object if _is_text(y) else None), warn=True)
+        else:
+            X, y = validate_data(
+                self, X, y, accept_sparse=["csr", "csc"], ensure_all_finite=False
+            )
+            check_finite(self.estimator, X)
         if y.dtype.kind in "US":
             raise ValueError(
                 "y has dtype string: use dtype object for string labels, with -1 for unlabeled"
             )
-        check_finite(self.estimator, X)
         state = initial_state(y)
         check_classification_targets(y[state.labeled])
         if state.labeled.all():
@@ -355,6 +367,12 @@ def _hit_recorder(X_val, y_val, hits: list):
         return float(hits[-1].mean())
 
     return score
+
+
+def _is_text(y) -> bool:
+    """Labels given as text (or a pandas string column) stay objects, never numpy strings."""
+    dtype = getattr(y, "dtype", None)
+    return dtype is not None and (dtype.kind in "OUS" or str(dtype) in ("string", "str"))
 
 
 def _decode(state: RoundState) -> np.ndarray:

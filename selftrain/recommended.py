@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from selftrain.config import SelfTrainingSettings
+from selftrain.columns import ColumnRoles, tabular_pipeline
+from selftrain.config import DataSettings, SelfTrainingSettings
 from selftrain.estimator import SelfTrainingClassifier
 from selftrain.estimators import make_estimator
 
 
-def build_classifier(settings: SelfTrainingSettings, random_state: int | None = None):
-    """A ``SelfTrainingClassifier`` exactly as ``settings`` describe it."""
+def build_classifier(settings: SelfTrainingSettings, random_state: int | None = None,
+                     roles: ColumnRoles | None = None, data: DataSettings | None = None):
+    """A ``SelfTrainingClassifier`` exactly as ``settings`` describe it; with ``roles``,
+    its estimator reads raw records (the preprocessor of ``data``'s encoding settings)."""
     k_best = settings.k_best if settings.k_best < 1 else int(settings.k_best)
+    estimator = make_estimator(settings.base_estimator, random_state)
+    if roles is not None:
+        data = data or DataSettings()
+        estimator = tabular_pipeline(estimator, roles, max_categories=data.max_categories,
+                                     min_category_count=data.min_category_count)
     return SelfTrainingClassifier(
-        make_estimator(settings.base_estimator, random_state),
+        estimator,
         threshold=settings.threshold,
         criterion=settings.criterion,
         k_best=k_best,

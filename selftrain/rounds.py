@@ -20,6 +20,7 @@ from scipy import sparse
 from sklearn.base import clone
 from sklearn.utils import safe_mask
 
+from selftrain.labels import is_unlabeled
 from selftrain.selection import SelectionPolicy, select_pseudo_labels
 
 
@@ -94,7 +95,7 @@ class RoundResult:
 def initial_state(y, classes=None) -> RoundState:
     """Round 0: the given labels, ``-1`` marking unlabeled rows."""
     y = np.asarray(y)
-    labeled = ~_is_unlabeled(y)
+    labeled = ~is_unlabeled(y)
     if not labeled.any():
         raise ValueError(
             f"y has no labeled rows (all {len(y)} are -1): at least two classes need labels"
@@ -205,12 +206,6 @@ def _graph_proba(state: RoundState, X, pool) -> np.ndarray:
     full = np.zeros((len(pool), len(state.classes)))
     full[:, spreader.classes_] = spreader.label_distributions_[pool]
     return full
-
-
-def _is_unlabeled(y: np.ndarray) -> np.ndarray:
-    if y.dtype.kind in "iuf":
-        return y == -1
-    return np.array([v is None or (isinstance(v, int | float) and v == -1) for v in y], dtype=bool)
 
 
 def _as_label_array(y_fit, classes) -> np.ndarray:

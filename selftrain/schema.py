@@ -18,19 +18,46 @@ SCHEMA_FILE = "schema.json"
 
 
 class FeatureSchema(BaseModel):
-    """What a request must carry: these features, in this order, of these dtypes."""
+    """What a request carries: these features (in this order for array rows), each with
+    its role (numeric, categorical, datetime) and training dtype; for categorical columns
+    the categories the model knows; the columns the model ignores, with the reason."""
 
     feature_names: list[str]
     dtypes: list[str]
     classes: list[int | str]
+    roles: dict[str, str] = {}  # absent: every feature is numeric (models before roles)
+    categories: dict[str, dict[str, list[str]]] = {}
+    dropped: dict[str, str] = {}
 
     @classmethod
-    def from_frame(cls, features, classes) -> FeatureSchema:
+    def from_frame(cls, features, classes, roles=None, categories=None) -> FeatureSchema:
+        """The schema of ``features`` (a frame, possibly empty) with ``roles``."""
         return cls(
             feature_names=[str(c) for c in features.columns],
             dtypes=[str(t) for t in features.dtypes],
             classes=[c.item() if isinstance(c, np.generic) else c for c in classes],
+            roles=dict(roles.columns) if roles is not None else {},
+            categories=categories or {},
+            dropped=dict(roles.dropped) if roles is not None else {},
         )
+
+    def role(self, name: str) -> str:
+        return self.roles.get(name, "numeric")
+
+    def same_inputs(self, other: FeatureSchema) -> bool:
+        """True when both models read the same record: the same columns with the same roles."""
+        return self.feature_names == other.feature_names and all(
+            self.role(n) == other.role(n) for n in self.feature_names)
+
+    def columns(self) -> list[dict]:
+        """Each column with its role, dtype and known categories: what /metadata lists."""
+        out = []
+        for name, dtype in zip(self.feature_names, self.dtypes, strict=True):
+            column = {"name": name, "role": self.role(name), "dtype": dtype}
+            if name in self.categories:
+                column["categories"] = self.categories[name]
+            out.append(column)
+        return out
 
 
 def save_model(directory: str | Path, model, schema: FeatureSchema) -> None:

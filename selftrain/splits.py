@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from selftrain.config import PipelineConfig
+from selftrain.labels import is_unlabeled
 from selftrain.masking import mask_labels
 
 
@@ -21,31 +22,31 @@ class Splits:
     """Arrays for one run. ``y_train`` has -1 for unlabeled rows; ``y_train_true`` holds
     the hidden truth in simulation mode (-1 where unknown)."""
 
-    X_train: np.ndarray
+    X_train: pd.DataFrame
     y_train: np.ndarray
     y_train_true: np.ndarray
-    X_val: np.ndarray
+    X_val: pd.DataFrame
     y_val: np.ndarray
-    X_test: np.ndarray
+    X_test: pd.DataFrame
     y_test: np.ndarray
     mode: str
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {k: v for k, v in vars(self).items() if isinstance(v, np.ndarray)}
 
-
-def unlabeled_mask(labels: pd.Series) -> np.ndarray:
-    """Rows whose label is empty or -1 (as a number or as text)."""
-    text = labels.astype("string").str.strip()
-    return (labels.isna() | text.isin(["", "-1", "-1.0"])).to_numpy()
+    def frames(self) -> dict[str, pd.DataFrame]:
+        return {k: v for k, v in vars(self).items() if isinstance(v, pd.DataFrame)}
 
 
-def split_frame(frame: pd.DataFrame, config: PipelineConfig) -> Splits:
-    """The frame's features and labels as train/validation/test arrays (see ``Splits``)."""
+def split_frame(frame: pd.DataFrame, config: PipelineConfig,
+                features: list[str] | None = None) -> Splits:
+    """The frame's features (raw, as frames) and labels as train/validation/test splits
+    (see ``Splits``). ``features``: the feature columns; default all but id and label."""
     d = config.data
-    features = frame.drop(columns=[d.label_column, d.id_column])
-    X = features.to_numpy(dtype=np.float64)
-    unlabeled = unlabeled_mask(frame[d.label_column])
+    if features is None:
+        features = [c for c in frame.columns if c not in (d.label_column, d.id_column)]
+    X = frame[features].reset_index(drop=True)
+    unlabeled = is_unlabeled(frame[d.label_column])
     y = encode_labels(frame[d.label_column], unlabeled)
     mode = config.masking.mode
     if mode == "auto":
@@ -65,8 +66,13 @@ def split_frame(frame: pd.DataFrame, config: PipelineConfig) -> Splits:
     y_train = y_true.copy()
     if mode == "simulate":
         y_train = mask_labels(y_true, config.masking.labeled_fraction, random_state=seed)
-    return Splits(X[train], y_train, y_true, X[np.sort(val)], y[np.sort(val)],
-                  X[np.sort(test)], y[np.sort(test)], mode)
+    val, test = np.sort(val), np.sort(test)
+    return Splits(_rows(X, train), y_train, y_true, _rows(X, val), y[val], _rows(X, test),
+                  y[test], mode)
+
+
+def _rows(X: pd.DataFrame, index: np.ndarray) -> pd.DataFrame:
+    return X.iloc[index].reset_index(drop=True)
 
 
 def encode_labels(labels: pd.Series, unlabeled: np.ndarray) -> np.ndarray:

@@ -14,10 +14,12 @@ from typing import Any
 
 import bentoml
 import numpy as np
+import pandas as pd
 import yaml
 from bentoml.exceptions import BentoMLException
 
 from selftrain import load_config
+from selftrain.columns import split_preprocessor
 from selftrain.config import ServingSettings
 from selftrain.schema import FeatureSchema, load_model
 
@@ -94,6 +96,7 @@ class LoadedModel:
             "classes": self.schema.classes,
             "feature_names": self.schema.feature_names,
             "dtypes": self.schema.dtypes,
+            "columns": self.schema.columns(),
             "stored_at": self.created_at,
             **extra,
         }
@@ -130,8 +133,11 @@ def labels_follow_proba(estimator) -> bool:
 
 
 def predict_rows(model: LoadedModel, rows: np.ndarray) -> np.ndarray:
-    """Column 0: index of the predicted class in ``classes_``; the rest: probabilities."""
+    """Column 0: index of the predicted class in ``classes_``; the rest: probabilities.
+    A model of raw records (preprocessor first) gets them as a frame of named columns."""
     estimator = model.estimator
+    if split_preprocessor(estimator)[0] is not None:
+        rows = pd.DataFrame(rows, columns=model.schema.feature_names)
     proba = estimator.predict_proba(rows)
     if model.labels_from_proba:
         index = proba.argmax(axis=1)
@@ -140,7 +146,7 @@ def predict_rows(model: LoadedModel, rows: np.ndarray) -> np.ndarray:
     return np.column_stack([index.astype(np.float64), proba])
 
 
-_SCHEMA_KEYS = {"classes", "feature_names", "dtypes"}
+_SCHEMA_KEYS = {"classes", "feature_names", "dtypes", "columns"}
 
 
 def _list_models(model_name: str) -> list:

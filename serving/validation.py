@@ -13,9 +13,22 @@ from typing import Annotated, Any
 
 import numpy as np
 import orjson
-from pydantic import AllowInfNan, ConfigDict, Field, Strict, TypeAdapter, ValidationError
+import pandas as pd
+from pydantic import (
+    AfterValidator,
+    AllowInfNan,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+)
 from typing_extensions import TypedDict
 
+from selftrain.columns import ISO_DATE
 from selftrain.schema import FeatureSchema
 
 # Tree models compute in float32: a finite float64 beyond this range becomes inf there.
@@ -23,6 +36,24 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 MAX_LISTED_ERRORS = 10
 
 Number = Annotated[float, Strict(), AllowInfNan(False), Field(ge=-FLOAT32_MAX, le=FLOAT32_MAX)]
+MAX_ECHO = 40  # characters of client input a message may repeat
+
+
+def _iso_date(value: str) -> str:
+    if not ISO_DATE.match(value.strip()) or pd.isna(pd.to_datetime(value, errors="coerce",
+                                                                    format="ISO8601")):
+        raise ValueError(f"must be an ISO-8601 date (YYYY-MM-DD, optionally Thh:mm:ss), got "
+                         f"{value[:MAX_ECHO]!r}")
+    return value
+
+
+# A category may arrive as text, a boolean or a number: category_text spells them alike.
+Category = StrictStr | StrictBool | StrictInt | Number
+DateText = Annotated[StrictStr, AfterValidator(_iso_date)]
+EXPECTED = {"numeric": "a number or null", "categorical": "text, a boolean, a number or null",
+            "datetime": "an ISO-8601 date string or null"}
+FIELD_TYPES = {"numeric": Number | None, "categorical": Category | None,
+               "datetime": DateText | None}
 
 
 class RequestError(ValueError):
@@ -38,23 +69,30 @@ class RequestError(ValueError):
 
 
 class RowValidator:
-    """Turns a JSON body into a float64 array of shape (rows, features), or refuses it.
+    """Turns a JSON body into an array of shape (rows, features) in the schema's column
+    order, or refuses it: float64 when every feature is numeric, else objects (numbers,
+    text, ``None`` for missing) that the model's preprocessor reads.
 
-    Accepted bodies: ``[{"f1": 1.0, ...}, ...]`` (records keyed by feature name),
-    ``[[1.0, ...], ...]`` (rows in the schema's feature order), or either wrapped as
-    ``{"rows": [...]}``.
+    Accepted bodies: ``[{"f1": 1.0, "city": "Paris", ...}, ...]`` (records keyed by the
+    original column names), ``[[1.0, "Paris", ...], ...]`` (rows in the schema's order), or
+    either wrapped as ``{"rows": [...]}``. Per role: numbers or ``null`` (missing) for
+    numeric columns; text, booleans, numbers or ``null`` for categorical ones (an unseen
+    category is answered, see ``selftrain.columns``); ISO-8601 text or ``null`` for dates.
+    A model packaged without roles takes numbers only, as it was trained.
     """
 
     def __init__(self, schema: FeatureSchema, max_rows: int):
         self.names = list(schema.feature_names)
         self.max_rows = max_rows
-        record = TypedDict("Record", {name: Number for name in self.names})  # type: ignore[misc]
+        types = [FIELD_TYPES[schema.role(n)] if schema.roles else Number for n in self.names]
+        self.numeric = all(schema.role(n) == "numeric" for n in self.names)
+        self.expected = {n: EXPECTED[schema.role(n)] if schema.roles else "a number"
+                         for n in self.names}
+        fields = dict(zip(self.names, types, strict=True))
+        record = TypedDict("Record", fields)  # type: ignore  # noqa: UP013 - names are data
         record.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
-        width = len(self.names)
         self._records = TypeAdapter(list[record])
-        self._arrays = TypeAdapter(
-            list[Annotated[list[Number], Field(min_length=width, max_length=width)]]
-        )
+        self._arrays = TypeAdapter(list[tuple[*types]] if types else list[list])
 
     def parse(self, body: bytes) -> np.ndarray:
         rows = self._rows_of(parse_json(body))
@@ -64,13 +102,19 @@ class RowValidator:
         records = isinstance(rows[0], dict)
         if not records and not isinstance(rows[0], list):
             raise RequestError(422, f"row 0: {self._row_shape_hint()}", [{"row": 0}])
+        if not records:
+            self._check_widths(rows)
         try:
             (self._records if records else self._arrays).validate_python(rows)
         except ValidationError as exc:
             raise self._describe(exc, records) from None
         if records:
             rows = [[row[name] for name in self.names] for row in rows]
-        return np.asarray(rows, dtype=np.float64)
+        if self.numeric:
+            return np.array(rows, dtype=np.float64)  # null (missing) becomes NaN
+        out = np.empty((len(rows), len(self.names)), dtype=object)
+        out[:] = rows
+        return out
 
     def _plain_numbers(self, rows: list, body: bytes) -> np.ndarray | None:
         """The common well-formed body, converted by numpy alone (pydantic is ~100x
@@ -112,7 +156,11 @@ class RowValidator:
         return data
 
     def _describe(self, exc: ValidationError, records: bool) -> RequestError:
-        errors = [self._explain(err, records) for err in exc.errors()]
+        errors, seen = [], set()
+        for err in exc.errors():  # a union reports each member: one line per row and field
+            if tuple(err["loc"][:2]) not in seen:
+                seen.add(tuple(err["loc"][:2]))
+                errors.append(self._explain(err, records))
         shown = "; ".join(_format(e) for e in errors[:3])
         more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
         return RequestError(422, shown + more, errors[:MAX_LISTED_ERRORS])
@@ -122,16 +170,28 @@ class RowValidator:
         found: dict[str, Any] = {"row": loc[0] if loc else None}
         if len(loc) > 1:
             field = loc[1]
-            found["field"] = field if records else self.names[int(field)]
+            found["field"] = str(field)[:MAX_ECHO] if records else self.names[int(field)]
         kind = err["type"]
         if kind in ("too_short", "too_long"):
             got = len(err["input"]) if isinstance(err.get("input"), list) else "?"
             found["message"] = f"expected {len(self.names)} values, got {got}"
-        elif kind in ("dict_type", "list_type"):
+        elif kind in ("dict_type", "list_type", "tuple_type"):
             found["message"] = self._row_shape_hint()
+        elif kind == "value_error":
+            found["message"] = err["msg"].removeprefix("Value error, ")
         else:
-            found["message"] = _VALUE_MESSAGES.get(kind) or _type_message(err)
+            expected = self.expected.get(found.get("field"), "a number")
+            found["message"] = _VALUE_MESSAGES.get(kind) or _type_message(err, expected)
         return found
+
+    def _check_widths(self, rows: list) -> None:
+        width = len(self.names)
+        bad = [(i, len(r)) for i, r in enumerate(rows) if isinstance(r, list) and len(r) != width]
+        if bad:
+            errors = [{"row": i, "message": f"expected {width} values, got {n}"}
+                      for i, n in bad[:MAX_LISTED_ERRORS]]
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            raise RequestError(422, _format(errors[0]) + more, errors)
 
     def _row_shape_hint(self) -> str:
         return (
@@ -175,9 +235,9 @@ _JSON_TYPES = {
 }
 
 
-def _type_message(err: dict) -> str:
+def _type_message(err: dict, expected: str) -> str:
     got = _JSON_TYPES.get(type(err.get("input")).__name__, type(err.get("input")).__name__)
-    return f"must be a number, got {got}"
+    return f"must be {expected}, got {got}"
 
 
 def _format(error: dict) -> str:

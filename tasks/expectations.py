@@ -9,12 +9,16 @@ the same Data Docs site and the same error message.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from selftrain.columns import ISO_DATE, ColumnRoles, non_numbers
 from selftrain.config import DataSettings
+from selftrain.labels import is_unlabeled, unlabeled_markers
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
@@ -42,51 +46,96 @@ FINITE_BOUND = 1.7976931348623157e308  # float max: anything beyond is +-inf
 MAX_EXAMPLES = 5
 
 
-def unlabeled_markers(data: DataSettings) -> list[Any]:
-    """Label values that mean "no label" besides empty: -1, and "-1" unless classes are ints."""
-    if data.classes is not None and not any(isinstance(c, str) for c in data.classes):
-        return [-1]
-    return [-1, "-1"]
+@dataclass(frozen=True)
+class Rule:
+    """One rule of the contract: its expectation and the plain-words line for a failure
+    (given the GX result dict). One declaration per rule: nothing else lists them."""
+
+    expectation: Any
+    message: Callable[[dict], str]
+
+    @property
+    def key(self) -> tuple[str, str | None]:
+        return self.expectation.expectation_type, getattr(self.expectation, "column", None)
 
 
-def feature_columns(frame: pd.DataFrame, data: DataSettings) -> list[str]:
-    return [c for c in frame.columns if c not in (data.id_column, data.label_column)]
-
-
-def build_table_suite(frame: pd.DataFrame, data: DataSettings) -> gx.ExpectationSuite:
-    """One suite for the table; value checks only for columns that exist, so a missing
-    column is reported once instead of as a cascade of errors."""
-    expectations: list[Any] = [
-        gxe.ExpectColumnToExist(column=data.label_column),
-        gxe.ExpectColumnToExist(column=data.id_column),
-        gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows, max_value=data.max_rows),
-        gxe.ExpectTableColumnCountToBeBetween(min_value=3),
+def build_table_rules(frame: pd.DataFrame, data: DataSettings,
+                      roles: ColumnRoles | None) -> list[Rule]:
+    """The table's rules; value checks only for columns that exist, so a missing column
+    is reported once instead of as a cascade of errors."""
+    rules = [
+        Rule(gxe.ExpectColumnToExist(column=data.label_column),
+             lambda r: f"column {data.label_column!r}: missing; data.label_column names it as "
+                       "the label column"),
+        Rule(gxe.ExpectColumnToExist(column=data.id_column),
+             lambda r: f"column {data.id_column!r}: missing; data.id_column names it as the id "
+                       "column"),
+        Rule(gxe.ExpectTableRowCountToBeBetween(min_value=data.min_rows, max_value=data.max_rows),
+             lambda r: f"table: must have between {data.min_rows} and {data.max_rows} rows, "
+                       f"has {r.get('observed_value')}"),
+        Rule(gxe.ExpectTableColumnCountToBeBetween(min_value=3),
+             lambda r: "table: needs at least one feature column besides the id and label "
+                       "columns"),
     ]
     if data.id_column in frame.columns:
-        expectations += [
-            gxe.ExpectColumnValuesToNotBeNull(column=data.id_column),
-            gxe.ExpectColumnValuesToBeUnique(column=data.id_column),
+        rules += [
+            Rule(gxe.ExpectColumnValuesToNotBeNull(column=data.id_column),
+                 lambda r: f"column {data.id_column!r}: must not be null or empty, {_count(r)}; "
+                           f"row numbers (0-based) {_null_rows(frame, data.id_column, None)}"),
+            Rule(gxe.ExpectColumnValuesToBeUnique(column=data.id_column),
+                 lambda r: f"column {data.id_column!r}: ids must be unique, duplicated ids "
+                           f"{_examples(r)}"),
         ]
     if data.label_column in frame.columns and data.classes is not None:
-        value_set = list(data.classes) + unlabeled_markers(data)
-        expectations.append(gxe.ExpectColumnValuesToBeInSet(column=data.label_column,
-                                                            value_set=value_set))
-    for column in feature_columns(frame, data):
-        expectations += [
-            gxe.ExpectColumnValuesToBeInTypeList(column=column, type_list=NUMERIC_TYPES),
-            gxe.ExpectColumnValuesToNotBeNull(column=column),
-        ]
+        allowed = ", ".join(map(str, data.classes))
+        rules.append(Rule(
+            gxe.ExpectColumnValuesToBeInSet(
+                column=data.label_column,
+                value_set=list(data.classes) + unlabeled_markers(data.classes)),
+            lambda r: f"column {data.label_column!r}: labels must be one of the declared classes "
+                      f"[{allowed}] or -1/empty for unlabeled, {_count(r)} {_examples(r)}"))
+    for column, role in (roles.columns.items() if roles else []):
+        rules += _role_rules(frame, column, role, data)
+    return rules
+
+
+def _role_rules(frame: pd.DataFrame, column: str, role: str, data: DataSettings) -> list[Rule]:
+    """What each role promises: present often enough; numbers numeric and finite;
+    categories bounded; dates ISO-8601."""
+    where = f"column {column!r}"
+    ids = data.id_column if data.id_column in frame.columns else None
+    rules = [Rule(gxe.ExpectColumnValuesToNotBeNull(column=column, mostly=1 - data.max_missing),
+                  lambda r: _missing_message(frame, column, ids, data.max_missing))]
+    if role == "numeric":
+        rules.append(Rule(gxe.ExpectColumnValuesToBeInTypeList(column=column,
+                                                               type_list=NUMERIC_TYPES),
+                          lambda r: _stray_tokens_message(frame, column, ids)))
         if pd.api.types.is_numeric_dtype(frame[column].dtype):
             # between() on strings raises inside GX; the type check already reports them
-            expectations.append(gxe.ExpectColumnValuesToBeBetween(
-                column=column, min_value=-FINITE_BOUND, max_value=FINITE_BOUND))
-    return gx.ExpectationSuite(name="selftrain-table", expectations=expectations)
+            rules.append(Rule(
+                gxe.ExpectColumnValuesToBeBetween(column=column, min_value=-FINITE_BOUND,
+                                                  max_value=FINITE_BOUND),
+                lambda r: f"{where}: feature values must be finite (no inf), {_count(r)} "
+                          f"{_examples(r)}"))
+    elif role == "categorical":
+        rules.append(Rule(
+            gxe.ExpectColumnUniqueValueCountToBeBetween(column=column,
+                                                        max_value=data.max_distinct),
+            lambda r: f"{where}: {r.get('observed_value')} distinct values, more than "
+                      f"data.max_distinct={data.max_distinct}: an identifier or free text? "
+                      "List it in data.drop"))
+    elif not pd.api.types.is_datetime64_any_dtype(frame[column].dtype):
+        rules.append(Rule(
+            gxe.ExpectColumnValuesToMatchRegex(column=column, regex=ISO_DATE.pattern),
+            lambda r: f"{where}: dates must be ISO-8601 text (YYYY-MM-DD, optionally "
+                      f"Thh:mm:ss), {_count(r)} do not parse {_examples(r)}"))
+    return rules
 
 
 def count_labeled(frame: pd.DataFrame, data: DataSettings) -> pd.DataFrame:
     """Labeled rows per class: declared classes (0 when absent) or the labels seen."""
     labels = frame[data.label_column]
-    labeled = labels[labels.notna() & ~labels.isin(unlabeled_markers(data))]
+    labeled = labels[~is_unlabeled(labels)]
     counts = labeled.value_counts()
     classes = list(data.classes) if data.classes is not None else list(counts.index)
     values = [int(counts.get(c, 0)) for c in classes]
@@ -147,42 +196,18 @@ def run_checkpoint(context, asset_name: str, suite: gx.ExpectationSuite, frame: 
     return result, page
 
 
-def describe_failure(item, frame: pd.DataFrame, counts: pd.DataFrame | None,
+def describe_failure(item, rules: dict, counts: pd.DataFrame | None,
                      data: DataSettings) -> str:
-    """One line in plain words for a failed expectation, with up to 5 offending values."""
-    kind = item.expectation_config.type
+    """One line in plain words for a failed expectation, from the rule that declared it."""
     kwargs = item.expectation_config.kwargs
-    result = item.result or {}
     column = kwargs.get("column")
-    where = f"column {column!r}" if column else "table"
     if column == COUNT_COLUMN and counts is not None:
         return _describe_counts(counts, data)
-    if kind == "expect_column_to_exist":
-        role = "label" if column == data.label_column else "id"
-        return f"{where}: missing; data.{role}_column names it as the {role} column"
-    if kind == "expect_table_row_count_to_be_between":
-        return (f"table: must have between {data.min_rows} and {data.max_rows} rows, "
-                f"has {result.get('observed_value')}")
-    if kind == "expect_table_column_count_to_be_between":
-        return "table: needs at least one feature column besides the id and label columns"
+    rule = rules.get((item.expectation_config.type, column))
     if item.exception_info and item.exception_info.get("raised_exception"):
+        where = f"column {column!r}" if column else "table"
         return f"{where}: could not be checked ({item.exception_info.get('exception_message')})"
-    if kind == "expect_column_values_to_be_in_type_list":
-        return (f"{where}: feature values must be numeric, column has dtype "
-                f"{frame[column].dtype}, e.g. {_non_numeric_examples(frame[column])}")
-    if kind == "expect_column_values_to_not_be_null":
-        return (f"{where}: must not be null or empty (NaN or blank), {_count(result)}; "
-                f"{_null_rows_label(column, frame, data)} {_null_row_ids(frame, column, data)}")
-    if kind == "expect_column_values_to_be_between":
-        return (f"{where}: feature values must be finite (no inf), {_count(result)} "
-                f"{_examples(result)}")
-    if kind == "expect_column_values_to_be_unique":
-        return f"{where}: ids must be unique, duplicated ids {_examples(result)}"
-    if kind == "expect_column_values_to_be_in_set":
-        allowed = ", ".join(map(str, data.classes or []))
-        return (f"{where}: labels must be one of the declared classes [{allowed}] or -1/empty "
-                f"for unlabeled, {_count(result)} {_examples(result)}")
-    return f"{where}: {kind} failed {_examples(result)}"
+    return rule.message(item.result or {})
 
 
 def _describe_counts(counts: pd.DataFrame, data: DataSettings) -> str:
@@ -207,23 +232,50 @@ def _examples(result: dict) -> str:
     return f"e.g. {values}" if values else ""
 
 
-def _non_numeric_examples(column: pd.Series) -> list:
-    converted = pd.to_numeric(column, errors="coerce")
-    bad = column[converted.isna() & column.notna()]
-    return [_plain(v) for v in bad.unique()[:MAX_EXAMPLES]]
+def _missing_message(frame: pd.DataFrame, column: str, ids: str | None,
+                     max_missing: float) -> str:
+    missing = frame[column].isna()
+    where = f"column {column!r}"
+    if missing.all():
+        return (f"{where}: entirely empty (all {len(frame)} values are missing); list it in "
+                "data.drop")
+    return (f"{where}: {missing.mean():.0%} of values are missing ({int(missing.sum())} rows), "
+            f"more than data.max_missing={max_missing:g}; {_rows_label(ids)} "
+            f"{_null_rows(frame, column, ids)}")
 
 
-def _null_rows_label(column: str, frame: pd.DataFrame, data: DataSettings) -> str:
-    if data.id_column in frame.columns and column != data.id_column:
-        return "ids of such rows"
-    return "row numbers (0-based)"
+def _stray_tokens_message(frame: pd.DataFrame, column: str, ids: str | None) -> str:
+    """A numeric column holding a few non-numbers: name each token and its rows, and say
+    the two ways out (they mean missing, or the column is a category)."""
+    values = frame[column]
+    if values.isna().all():
+        return _missing_message(frame, column, ids, 0.0)
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return (f"column {column!r}: booleans in a column declared numeric; leave it out of "
+                "data.features' numeric role or list it in data.categorical")
+    bad = non_numbers(values)
+    shown = []
+    for token, rows in list(bad.groupby(bad.astype(str), sort=False).groups.items())[:MAX_EXAMPLES]:
+        where = frame.loc[rows[:3], ids] if ids else pd.Series(rows[:3])
+        listed = ", ".join(str(_plain(v)) for v in where)
+        more = ", ..." if len(rows) > 3 else ""
+        shown.append(f"{token!r} ({_rows_label(ids, short=True)} {listed}{more})")
+    share = 1 - len(bad) / max(int(values.notna().sum()), 1)
+    return (f"column {column!r}: {share:.0%} numbers, but {len(bad)} value(s) are not: "
+            f"{'; '.join(shown)}. If they mean missing, add them to data.na_values; if the "
+            "column is a category, list it in data.categorical")
 
 
-def _null_row_ids(frame: pd.DataFrame, column: str, data: DataSettings) -> list:
+def _rows_label(ids: str | None, short: bool = False) -> str:
+    if short:
+        return "ids" if ids else "rows"
+    return "ids of such rows" if ids else "row numbers (0-based)"
+
+
+def _null_rows(frame: pd.DataFrame, column: str, ids: str | None) -> list:
     rows = frame[frame[column].isna()]
-    has_ids = data.id_column in frame.columns and column != data.id_column
-    ids = rows[data.id_column] if has_ids else rows.index.to_series()
-    return [_plain(v) for v in ids.head(MAX_EXAMPLES)]
+    values = rows[ids] if ids and column != ids else rows.index.to_series()
+    return [_plain(v) for v in values.head(MAX_EXAMPLES)]
 
 
 def _plain(value):

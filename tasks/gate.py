@@ -64,8 +64,8 @@ def score_champion(model_name: str, data: PreparedData) -> tuple[str | None, flo
     except bentoml.exceptions.NotFound:
         return None, None
     model, schema = load_model(champion.path)
-    if schema.feature_names != data.schema.feature_names:
+    if not schema.same_inputs(data.schema):
         return str(champion.tag), None
-    ws = data.workspace
-    accuracy = float(np.mean(model.predict(ws.load("X_test")) == ws.load("y_test")))
+    ws = data.workspace  # the champion is a model of raw records: give it the raw test rows
+    accuracy = float(np.mean(model.predict(ws.load_frame("X_test_raw")) == ws.load("y_test")))
     return str(champion.tag), accuracy

@@ -56,6 +56,8 @@ def model_metadata(data: PreparedData, config: PipelineConfig, metrics: dict,
         "classes": data.schema.classes,
         "feature_names": data.schema.feature_names,
         "dtypes": data.schema.dtypes,
+        "columns": data.schema.columns(),
+        "dropped_columns": data.schema.dropped,
         "promoted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     })
 

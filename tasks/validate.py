@@ -22,7 +22,9 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 
+from selftrain.columns import ColumnRoles, infer_roles
 from selftrain.config import DataSettings, PipelineConfig
+from selftrain.labels import UNLABELED
 from tasks import expectations as ex
 from tasks.workspace import file_digest
 
@@ -53,41 +55,68 @@ class ValidationReport:
         return "\n".join(lines)
 
 
-def load_and_validate(config: PipelineConfig, reports_dir: str | Path) -> tuple[pd.DataFrame, str]:
-    """Read ``config.data.path``, validate it, and return (frame, sha256 of the file).
+@dataclass(frozen=True)
+class ValidatedTable:
+    """A table that passed the contract: the frame (unlabeled rows as -1), the sha256 of
+    the file, and the column roles that were declared or inferred."""
 
-    The returned frame has unlabeled rows as -1 (empty numeric labels are filled and
-    integral float labels cast to int64). Raises ``DataValidationError`` on any problem."""
+    frame: pd.DataFrame
+    fingerprint: str
+    roles: ColumnRoles
+
+
+def load_and_validate(config: PipelineConfig, reports_dir: str | Path) -> ValidatedTable:
+    """Read ``config.data.path``, decide the column roles, validate the table against them.
+
+    Empty numeric labels are filled with -1 and integral float labels cast to int64.
+    Raises ``DataValidationError`` on any problem."""
+    data = config.data
     path = Path(config.data.path)
-    frame = read_table(path)
-    report = validate_frame(frame, config, reports_dir)
+    frame = read_table(path, data.na_values, data.max_rows)
+    roles = table_roles(frame, data, str(path))
+    report = validate_frame(frame, config, reports_dir, roles)
     if not report.success:
         raise DataValidationError(report.message(str(path)))
-    return normalize_labels(frame, config.data), fingerprint_file(path)
+    return ValidatedTable(normalize_labels(frame, data), fingerprint_file(path), roles)
+
+
+def table_roles(frame: pd.DataFrame, data: DataSettings, source: str) -> ColumnRoles:
+    """The column roles of ``data`` (declared, or inferred), or one clear error."""
+    try:
+        return infer_roles(frame, features=data.features, categorical=data.categorical,
+                           datetime=data.datetime, drop=data.drop,
+                           exclude=[data.id_column, data.label_column])
+    except ValueError as exc:
+        raise DataValidationError(f"{source}: {exc}") from None
 
 
 @task(name="validate-table", cache_policy=NO_CACHE, persist_result=False)
-def validate_table(config: PipelineConfig, reports_dir: str | Path) -> tuple[pd.DataFrame, str]:
+def validate_table(config: PipelineConfig, reports_dir: str | Path) -> ValidatedTable:
     """Prefect wrapper: never cached on its inputs, since the file may change under the
-    same path; leaves a markdown artifact linking the Data Docs."""
+    same path; leaves a markdown artifact linking the Data Docs and the column roles."""
     try:
-        frame, fingerprint = load_and_validate(config, reports_dir)
+        table = load_and_validate(config, reports_dir)
     except DataValidationError as exc:
         _publish_artifact(f"**Data validation failed**\n\n```\n{exc}\n```\n", reports_dir)
         raise
-    _publish_artifact(f"**Data validation passed**: `{config.data.path}`, {len(frame)} rows, "
-                      f"sha256 `{fingerprint}`\n", reports_dir)
-    return frame, fingerprint
+    roles = "\n".join(f"- {line}" for line in table.roles.report())
+    _publish_artifact(f"**Data validation passed**: `{config.data.path}`, {len(table.frame)} "
+                      f"rows, sha256 `{table.fingerprint}`\n\nColumn roles:\n{roles}\n",
+                      reports_dir)
+    return table
 
 
-def validate_frame(frame: pd.DataFrame, config: PipelineConfig,
-                   reports_dir: str | Path) -> ValidationReport:
+def validate_frame(frame: pd.DataFrame, config: PipelineConfig, reports_dir: str | Path,
+                   roles: ColumnRoles | None = None) -> ValidationReport:
     """Run the GX suites on ``frame`` and write Data Docs under ``reports_dir/data_docs``."""
     started = time.perf_counter()
     data = config.data
     context = ex.new_context(reports_dir)
-    result, page = ex.run_checkpoint(context, ex.TABLE_ASSET, ex.build_table_suite(frame, data),
-                                     frame)
+    rules = ex.build_table_rules(frame, data, roles)
+    suite = ex.gx.ExpectationSuite(name="selftrain-table",
+                                   expectations=[r.expectation for r in rules])
+    result, page = ex.run_checkpoint(context, ex.TABLE_ASSET, suite, frame)
+    by_key = {r.key: r for r in rules}
     results, pages = [result], [page]
     counts = None
     if data.label_column in frame.columns:
@@ -98,7 +127,7 @@ def validate_frame(frame: pd.DataFrame, config: PipelineConfig,
         pages.append(page)
     failures: list[str] = []
     for item in (r for suite_result in results for r in suite_result.results):
-        line = None if item.success else ex.describe_failure(item, frame, counts, data)
+        line = None if item.success else ex.describe_failure(item, by_key, counts, data)
         if line and line not in failures:
             failures.append(line)
     return ValidationReport(
@@ -113,9 +142,9 @@ def validate_frame(frame: pd.DataFrame, config: PipelineConfig,
 def normalize_labels(frame: pd.DataFrame, data: DataSettings) -> pd.DataFrame:
     """Empty numeric labels become -1; integral float labels become int64."""
     labels = frame[data.label_column]
-    if not pd.api.types.is_numeric_dtype(labels.dtype):
+    if not pd.api.types.is_numeric_dtype(labels.dtype) or pd.api.types.is_bool_dtype(labels):
         return frame
-    labels = labels.fillna(-1)
+    labels = labels.fillna(UNLABELED)
     if pd.api.types.is_float_dtype(labels.dtype) and (labels % 1 == 0).all():
         labels = labels.astype("int64")
     return frame.assign(**{data.label_column: labels})
@@ -126,9 +155,12 @@ def fingerprint_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
     return file_digest(path, "sha256", chunk_size)
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def read_table(path: str | Path, na_values: list[str] | tuple = (),
+               max_rows: int | None = None) -> pd.DataFrame:
     """A CSV or Parquet table as a DataFrame, or a ``DataValidationError`` naming the file
-    and what is wrong with it."""
+    and what is wrong with it. ``na_values`` are read as missing, besides pyarrow's usual
+    tokens (empty, NA, N/A, n/a, NaN, null, ...). A Parquet file whose metadata says it has
+    more than ``max_rows`` rows is refused before it is read."""
     path = Path(path)
     if not path.is_file():
         raise DataValidationError(f"{path}: file not found")
@@ -138,16 +170,22 @@ def read_table(path: str | Path) -> pd.DataFrame:
                                   "expected .csv or .parquet")
     if path.stat().st_size == 0:
         raise DataValidationError(f"{path}: file is empty (0 bytes), expected a header row")
-    frame = _read_csv(path) if suffix in CSV_SUFFIXES else _read_parquet(path)
+    if suffix in CSV_SUFFIXES:
+        frame = _read_csv(path, na_values)
+    else:
+        frame = _read_parquet(path, max_rows)
+        if na_values:
+            frame = frame.replace(list(na_values), None)
     if len(frame) == 0:
         raise DataValidationError(f"{path}: has a header but no data rows "
                                   f"(columns: {', '.join(map(str, frame.columns[:8]))})")
     return frame
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path, na_values=()) -> pd.DataFrame:
     # pyarrow, not pandas: it is multi-threaded and refuses short rows that pandas pads.
-    options = pa_csv.ConvertOptions(strings_can_be_null=True)
+    nulls = pa_csv.ConvertOptions().null_values + [str(v) for v in na_values]
+    options = pa_csv.ConvertOptions(strings_can_be_null=True, null_values=nulls)
     try:
         table = pa_csv.read_csv(path, convert_options=options)
     except pa.ArrowInvalid as exc:
@@ -162,8 +200,12 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path, max_rows: int | None) -> pd.DataFrame:
     try:
+        rows = pq.ParquetFile(path).metadata.num_rows
+        if max_rows is not None and rows > max_rows:
+            raise DataValidationError(f"{path}: has {rows} rows (Parquet metadata), more than "
+                                      f"data.max_rows={max_rows}; not read")
         return pq.read_table(path).to_pandas()
     except (pa.ArrowException, OSError) as exc:
         raise DataValidationError(f"{path}: not a readable Parquet file: {exc}") from None

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from selftrain.config import PipelineConfig
 
@@ -42,6 +43,19 @@ class Workspace:
             tmp = self.root / f"{name}.tmp.npy"
             np.save(tmp, arr, allow_pickle=arr.dtype.kind == "O")
             tmp.replace(self.array_path(name))
+
+    def save_frames(self, frames: dict[str, pd.DataFrame]) -> None:
+        """Raw feature frames as Parquet (no pickle), written atomically."""
+        for name, frame in frames.items():
+            tmp = self.root / f"{name}.tmp.parquet"
+            frame.to_parquet(tmp, index=False)
+            tmp.replace(self.frame_path(name))
+
+    def frame_path(self, name: str) -> Path:
+        return self.root / f"{name}.parquet"
+
+    def load_frame(self, name: str) -> pd.DataFrame:
+        return pd.read_parquet(self.frame_path(name))
 
     def load(self, name: str) -> np.ndarray:
         path = self.array_path(name)
