@@ -112,6 +112,8 @@ def print_summary(summary: dict) -> None:
                       f"{summary['champion_accuracy']:.4f}", "")
     out = Console()
     out.print(table)
+    for line in summary.get("column_roles", []):
+        out.print(f"columns: {line}", highlight=False)
     print_gate(out, summary)
     if summary.get("pseudo_label_accuracy") is not None:
         out.print(f"pseudo-labels: {summary['n_pseudo_labeled']} rows, "

@@ -46,7 +46,8 @@ def train_pipeline(
     metrics = evaluate_rounds(records, data, REPORTS_DIR, METRICS_DIR)
     lineage = collect_lineage(config, fingerprint, params_path)
     model = data.served_model(round_model(data, config, metrics["chosen_round"]), config)
-    summary = {**metrics, **lineage, **promote_candidate(model, data, config, metrics, lineage)}
+    summary = {**metrics, **lineage, "column_roles": data.roles.report(),
+               **promote_candidate(model, data, config, metrics, lineage)}
     write_metrics({k: v for k, v in summary.items() if not isinstance(v, dict | list)}
                   | {"gate_reasons": summary["gate_reasons"]}, METRICS_DIR)
     create_markdown_artifact(key="train-summary", markdown=summary_markdown(summary),
@@ -100,6 +101,7 @@ def summary_markdown(summary: dict) -> str:
     ]
     if summary["champion_accuracy"] is not None:
         lines.append(f"| champion {summary['champion_tag']} | {summary['champion_accuracy']:.4f} |")
+    lines += ["", "## Columns", *[f"- {r}" for r in summary["column_roles"]]]
     lines += ["", "## Gate", *[f"- {r}" for r in summary["gate_reasons"]], "",
               f"Model: `{summary['destination']}`", "",
               f"Reports: `{REPORTS_DIR}/rounds.png`, `{REPORTS_DIR}/confusion_matrix.png`, "

@@ -206,7 +206,7 @@ def date_parts(frame: pd.DataFrame) -> pd.DataFrame:
     for name in frame.columns:
         when = parse_dates(frame[name])
         days = (when - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(days=1)
-        values = (when.dt.year, when.dt.month, when.dt.day, when.dt.weekday, days)
+        values = (when.dt.year, when.dt.month, when.dt.day, when.dt.day_of_week, days)
         for part, value in zip(DATE_PARTS, values, strict=True):
             out[f"{name}_{part}"] = value.astype(np.float64)
     return pd.DataFrame(out, index=frame.index)

@@ -55,7 +55,7 @@ def test_pipeline_promotes_and_writes_reports(prefect_api, workspace):
     assert entry.info.metadata["data_fingerprint"] == metrics["data_fingerprint"]
     assert entry.info.metadata["feature_names"][:2] == ["pixel_0", "pixel_1"]
     model, schema = load_model(entry.path)
-    X = digits_frame().drop(columns=["id", "label"]).to_numpy(float)
+    X = digits_frame().drop(columns=["id", "label"])  # a model of raw records: a frame
     assert model.predict(X).shape == (len(X),)
     assert schema.classes == list(range(10))
 
@@ -113,7 +113,7 @@ def test_resume_after_crash_gives_same_model(prefect_api, workspace, tmp_path_fa
     fresh = subprocess.run(args, env=_cli_env(prefect_api, clean), cwd=clean,
                            capture_output=True, text=True, timeout=600)
     assert fresh.returncode == 0, fresh.stderr[-2000:]
-    X = digits_frame().drop(columns=["id", "label"]).to_numpy(float)
+    X = digits_frame().drop(columns=["id", "label"])
     models = []
     for home in (workspace, clean):
         entries = list((home / "bentoml/models/selftrain-classifier").glob("*/model.joblib"))
