@@ -89,7 +89,10 @@ def make_env(tmp: Path, api_url: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def repo(prefect_api, tmp_path_factory) -> Repo:
     """The project's DVC files and code in a fresh git repo with small training settings."""
-    tmp = tmp_path_factory.mktemp("dvc")
+    return new_repo(prefect_api, tmp_path_factory.mktemp("dvc"))
+
+
+def new_repo(prefect_api: str, tmp: Path) -> Repo:
     root = tmp / "repo"
     for name in COPIED:
         src, dst = PROJECT / name, root / name
@@ -258,3 +261,26 @@ def test_corrupt_dvc_file_is_named(repo):
         dvc_file.write_text(good)
     assert "data/raw/mine.csv.dvc' is invalid" in out
     assert repo.snapshot() == before
+
+
+def test_repro_on_a_table_with_categorical_columns(prefect_api, tmp_path_factory):
+    """A repo of its own (no shared state): a customer table with text, booleans, blanks
+    and dates goes through ``dvc repro`` and its roles reach the model's metadata."""
+    from test_real_tables import churn_table
+
+    project = new_repo(prefect_api, tmp_path_factory.mktemp("dvc-categorical"))
+    churn_table().to_csv(project.root / "data/raw/churn.csv", index=False)
+    project.dvc("add", "data/raw/churn.csv")
+    project.set_params("data", path="data/raw/churn.csv", id_column="customer",
+                       label_column="churned")
+    project.set_params("gate", min_gain=-1.0)
+    out = project.dvc("repro", "train")
+    assert "Running stage 'train'" in out
+    metrics = project.metrics()
+    assert metrics["dvc_tracked"] is True and metrics["promoted"] is True
+    script = ("import bentoml,json,sys; m=bentoml.models.get(sys.argv[1]);"
+              "print(json.dumps(m.info.metadata['columns']))")
+    columns = {c["name"]: c["role"] for c in json.loads(
+        project.run(sys.executable, "-c", script, metrics["destination"]))}
+    assert columns == {"city": "categorical", "plan": "categorical", "active": "categorical",
+                       "age": "numeric", "income": "numeric", "signup": "datetime"}
