@@ -178,6 +178,17 @@ def known_categories(preprocessor: ColumnTransformer) -> dict[str, dict[str, lis
     return out
 
 
+def learned_medians(preprocessor: ColumnTransformer) -> dict[str, float | None]:
+    """Per numeric column of a fitted preprocessor: the median that fills a missing value
+    (``None`` for a column that was entirely empty in training)."""
+    if "numeric" not in preprocessor.named_transformers_:
+        return {}
+    imputer = preprocessor.named_transformers_["numeric"][-1]
+    columns = next(cols for name, _, cols in preprocessor.transformers_ if name == "numeric")
+    return {c: (None if np.isnan(v) else float(v))
+            for c, v in zip(columns, imputer.statistics_, strict=True)}
+
+
 def as_numbers(frame: pd.DataFrame) -> pd.DataFrame:
     """Every column as float64; anything that is not a number is missing (NaN)."""
     return frame.apply(lambda col: pd.to_numeric(col, errors="coerce")).astype(np.float64)

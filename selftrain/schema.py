@@ -27,10 +27,12 @@ class FeatureSchema(BaseModel):
     classes: list[int | str]
     roles: dict[str, str] = {}  # absent: every feature is numeric (models before roles)
     categories: dict[str, dict[str, list[str]]] = {}
+    medians: dict[str, float | None] = {}  # what fills a missing number
     dropped: dict[str, str] = {}
 
     @classmethod
-    def from_frame(cls, features, classes, roles=None, categories=None) -> FeatureSchema:
+    def from_frame(cls, features, classes, roles=None, categories=None,
+                   medians=None) -> FeatureSchema:
         """The schema of ``features`` (a frame, possibly empty) with ``roles``."""
         return cls(
             feature_names=[str(c) for c in features.columns],
@@ -38,6 +40,7 @@ class FeatureSchema(BaseModel):
             classes=[c.item() if isinstance(c, np.generic) else c for c in classes],
             roles=dict(roles.columns) if roles is not None else {},
             categories=categories or {},
+            medians=medians or {},
             dropped=dict(roles.dropped) if roles is not None else {},
         )
 
@@ -56,6 +59,8 @@ class FeatureSchema(BaseModel):
             column = {"name": name, "role": self.role(name), "dtype": dtype}
             if name in self.categories:
                 column["categories"] = self.categories[name]
+            if name in self.medians:
+                column["fills_missing_with"] = self.medians[name]
             out.append(column)
         return out
 

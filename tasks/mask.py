@@ -9,7 +9,13 @@ import numpy as np
 from prefect import task
 from prefect.cache_policies import NONE
 
-from selftrain.columns import ColumnRoles, known_categories, split_preprocessor, with_preprocessor
+from selftrain.columns import (
+    ColumnRoles,
+    known_categories,
+    learned_medians,
+    split_preprocessor,
+    with_preprocessor,
+)
 from selftrain.config import PipelineConfig
 from selftrain.recommended import build_classifier
 from selftrain.schema import FeatureSchema
@@ -68,7 +74,8 @@ def mask_table(table: ValidatedTable, config: PipelineConfig, work_dir: str) -> 
     classes = np.unique(np.concatenate([splits.y_train_true[splits.y_train_true != -1],
                                         splits.y_test, splits.y_val]))
     schema = FeatureSchema.from_frame(table.frame[features].iloc[:0], classes, table.roles,
-                                      known_categories(preprocessor))
+                                      known_categories(preprocessor),
+                                      learned_medians(preprocessor))
     return PreparedData(
         key=key,
         root=str(workspace.root),

@@ -83,11 +83,15 @@ def load_and_validate(config: PipelineConfig, reports_dir: str | Path) -> Valida
 def table_roles(frame: pd.DataFrame, data: DataSettings, source: str) -> ColumnRoles:
     """The column roles of ``data`` (declared, or inferred), or one clear error."""
     try:
-        return infer_roles(frame, features=data.features, categorical=data.categorical,
-                           datetime=data.datetime, drop=data.drop,
-                           exclude=[data.id_column, data.label_column])
+        roles = infer_roles(frame, features=data.features, categorical=data.categorical,
+                            datetime=data.datetime, drop=data.drop,
+                            exclude=[data.id_column, data.label_column])
     except ValueError as exc:
         raise DataValidationError(f"{source}: {exc}") from None
+    if not roles.columns and roles.dropped:
+        raise DataValidationError(f"{source}: no feature column is left to learn from; dropped: "
+                                  + "; ".join(f"{c} ({why})" for c, why in roles.dropped.items()))
+    return roles
 
 
 @task(name="validate-table", cache_policy=NO_CACHE, persist_result=False)

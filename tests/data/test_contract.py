@@ -70,6 +70,8 @@ CATALOG = [
     ("unparseable date", lambda f: f.assign(f2=[f"2024-01-{i % 28 + 1:02d}" for i in range(39)]
                                             + ["31/12/2024"]), {"datetime": ["f2"]},
      ["column 'f2': dates must be ISO-8601", "1 row(s)", "31/12/2024"]),
+    ("every feature dropped", lambda f: f, {"drop": ["f0", "f1", "f2", "f3"]},
+     ["no feature column is left to learn from", "f0 (listed in data.drop)"]),
     ("declared column the table does not have", lambda f: f, {"categorical": ["city"]},
      ["data.categorical names column(s) ['city'] that the table does not have"]),
     ("inf feature", lambda f: set_value(f, "f3", 7, -np.inf), {},
