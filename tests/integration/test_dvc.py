@@ -269,6 +269,7 @@ def test_repro_on_a_table_with_categorical_columns(prefect_api, tmp_path_factory
     from test_real_tables import churn_table
 
     project = new_repo(prefect_api, tmp_path_factory.mktemp("dvc-categorical"))
+    (project.root / "data/raw").mkdir(parents=True, exist_ok=True)
     churn_table().to_csv(project.root / "data/raw/churn.csv", index=False)
     project.dvc("add", "data/raw/churn.csv")
     project.set_params("data", path="data/raw/churn.csv", id_column="customer",
