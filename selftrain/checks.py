@@ -31,6 +31,8 @@ def check_params(est) -> None:
         ("patience", isinstance(est.patience, Integral) and est.patience >= 1,
          "an int >= 1"),
         ("cv", isinstance(est.cv, Integral) and est.cv >= 2, "an int >= 2"),
+        ("n_jobs", est.n_jobs is None or (isinstance(est.n_jobs, Integral)
+                                          and est.n_jobs != 0), "None or a non-zero int"),
     ]
     for name, ok, expected in checks:
         if not ok:

@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 EstimatorName = Literal[
-    "random_forest", "hist_gradient_boosting", "logistic_regression", "svc", "knn"
+    "auto", "random_forest", "hist_gradient_boosting", "logistic_regression", "svc", "knn"
 ]
 
 

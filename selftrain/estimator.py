@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import replace
 from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.metrics import accuracy_score
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import train_test_split
 from sklearn.utils import get_tags, safe_mask
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
@@ -25,22 +24,13 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from selftrain.checks import check_finite, check_lengths, check_params
 from selftrain.columns import split_preprocessor, with_preprocessor
-from selftrain.metrics import mcnemar_z
-from selftrain.rounds import (
-    RoundState,
-    fit_state,
-    initial_state,
-    round_record,
-    rounds_stale,
-    run_round,
-)
+from selftrain.driver import cv_guard, in_memory_step, self_train
+from selftrain.estimators import resolve_base
+from selftrain.rounds import RoundState, fit_state, initial_state, round_record
 from selftrain.selection import SelectionPolicy
+from selftrain.teacher import TEACHER_MAX_ROWS, GraphTeacher
 
 TERMINATIONS = ("max_iter", "no_change", "all_labeled", "early_stopping")
-# stopping="cv" falls back to round 0 above this corrected McNemar z. Chosen on the
-# benchmark's cells (benchmarks/guard_rules.py): z > 1 uncorrected kept harmful rounds on
-# the imbalanced table, z > 0.5 uncorrected dropped real gains on wine's 13 labels.
-HARM_Z = 0.5
 
 
 def _estimator_has(attr):
@@ -84,6 +74,7 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         validation_fraction=0.2,
         patience=3,
         cv=3,
+        n_jobs=None,
         random_state=None,
         callback=None,
     ):
@@ -101,38 +92,45 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.cv = cv
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.callback = callback
 
     def fit(self, X, y):
         """Fit on ``X`` and ``y`` with ``-1`` marking unlabeled rows."""
         check_params(self)
-        base = self.round_estimator()
-        preprocessor, base = split_preprocessor(base)
+        preprocessor, base = split_preprocessor(self.round_estimator())
         X, y, state = self._validate_input(X, y, raw=preprocessor is not None)
         if preprocessor is not None:  # unsupervised: fitted once, on every row
             X = np.asarray(preprocessor.fit_transform(X), dtype=np.float64)
+        base, self.estimator_choice_ = resolve_base(base, X, state)
         state, X_work, held = self._carve_holdout(X, y, state)
-        policy = self.selection_policy(int((~state.labeled).sum()))
+        policy = self.selection_policy(int((~state.labeled).sum()), n_rows=len(state.y))
+        teacher = GraphTeacher(X_work) if policy.teacher else None
         # set on every fit: a refit with other stopping must not keep an old verdict
-        self.cv_check_ = check = (
-            self._cv_check(state, X_work, base, policy) if self.stopping == "cv" else None)
-        if check is not None:  # self-train to the end, or keep round 0 if that is safer
-            rounds, last = self._self_train(
-                state, X_work, base, policy,
-                lambda s, _: check["curve"][min(s.round, len(check["curve"]) - 1)],
-                limit=0 if check["fallback"] else None, patience=None, main=True)
+        self.cv_check_ = check = cv_guard(
+            state, X_work, base, policy, cv=self.cv, max_iter=self.max_iter,
+            random_state=self.random_state, n_jobs=self.n_jobs, teacher=teacher,
+        ) if self.stopping == "cv" else None
+        step = self._step(X_work, base, policy, teacher)
+        if check is not None:  # self-train to the end, or keep round 0 unless it helps
+            rounds, last = self_train(
+                state, step, limit=0 if check["fallback"] else self.max_iter,
+                max_iter=self.max_iter, on_round=self.callback,
+                score=lambda s, _: check["curve"][min(s.round, len(check["curve"]) - 1)])
         else:
             holdout = None if held is None else (X[safe_mask(X, held)], y[held])
             score = None if holdout is None else (
                 lambda _, model: float(accuracy_score(holdout[1], model.predict(holdout[0]))))
-            patience = self.patience if holdout is not None else None
-            rounds, last = self._self_train(state, X_work, base, policy, score,
-                                            patience=patience, main=True)
+            rounds, last = self_train(state, step, limit=self.max_iter, max_iter=self.max_iter,
+                                      score=score, on_round=self.callback,
+                                      patience=self.patience if holdout is not None else None)
             if held is not None:  # the held-out labels are real: train on them at the end
                 rounds.best_model = fit_state(rounds.states[rounds.best_index], X_work, base,
                                               extra=holdout)
         self.history_ = rounds.records
+        if self.estimator_choice_ is not None:
+            self.history_[0]["estimator_choice"] = self.estimator_choice_
         self.n_iter_ = last.round
         self.termination_condition_ = last.termination
         self.best_iter_ = rounds.best_index
@@ -156,8 +154,9 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             return clone(self.estimator)
         return CalibratedClassifierCV(clone(self.estimator), method=self.calibration, cv=3)
 
-    def selection_policy(self, n_pool: int) -> SelectionPolicy:
-        """The selection rule, with a share-valued ``k_best`` resolved against the pool."""
+    def selection_policy(self, n_pool: int, n_rows: int = 0) -> SelectionPolicy:
+        """The selection rule, with a share-valued ``k_best`` resolved against the pool.
+        Above ``TEACHER_MAX_ROWS`` rows the teacher is off, with one warning."""
         k_best = self.k_best
         if isinstance(k_best, Real) and k_best < 1:
             k_best = max(1, math.ceil(k_best * n_pool))
@@ -165,12 +164,19 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             raise ValueError(
                 f"k_best={self.k_best} is larger than the unlabeled pool ({n_pool} rows)"
             )
+        teacher = self.teacher
+        if teacher is not None and n_rows > TEACHER_MAX_ROWS:
+            warnings.warn(
+                f"teacher={teacher!r} is off for {n_rows} rows (its kNN graph is built only up "
+                f"to {TEACHER_MAX_ROWS} rows): self-training without it", UserWarning,
+                stacklevel=3)
+            teacher = None
         return SelectionPolicy(
             criterion=self.criterion,
             threshold=self.threshold,
             k_best=int(k_best),
             balanced=self.balanced,
-            teacher=self.teacher,
+            teacher=teacher,
             teacher_weight=self.teacher_weight,
         )
 
@@ -258,78 +264,20 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         work = initial_state(y[keep], classes=state.classes)
         return work, X[safe_mask(X, keep)], np.sort(held)
 
-    def _self_train(self, state, X, base, policy, score, limit=None, patience=None,
-                    main=False) -> tuple[_RoundLog, RoundState]:
-        """The loop over ``run_round``, each round's model scored by ``score(state, model)``.
-        Ends with the pool, ``max_iter``, ``limit`` rounds or ``patience`` stale rounds.
-        Only the ``main`` loop reports (callback, verbose); cross-validation folds do not."""
-        limit = self.max_iter if limit is None else limit
-        rounds = _RoundLog(keep_last=patience is None)
+    def _step(self, X, base, policy: SelectionPolicy, teacher):
+        """The in-memory round, printing scikit-learn's verbose line."""
+        step = in_memory_step(X, base, policy, teacher)
+        if not self.verbose:
+            return step
 
-        def log(fitted_on, model):
-            record = round_record(fitted_on)
-            record["val_score"] = None if score is None else score(fitted_on, model)
-            if main and self.callback is not None:
-                self.callback(fitted_on, model, record)
-            rounds.add(fitted_on, model, record)
+        def verbose_step(state: RoundState, select: bool):
+            model, nxt, extra = step(state, select)
+            n_added = round_record(nxt)["n_added"] if select else 0
+            if n_added:  # scikit-learn is silent on empty rounds
+                print(f"End of iteration {nxt.round}, added {n_added} new labels.")
+            return model, nxt, extra
 
-        while state.termination is None and (limit is None or state.round < limit):
-            result = run_round(state, X, base, policy)
-            log(result.fitted_on, result.model)
-            state = result.state
-            n_added = round_record(state)["n_added"]
-            if main and self.verbose and n_added:  # scikit-learn is silent on empty rounds
-                print(f"End of iteration {state.round}, added {n_added} new labels.")
-            if patience is not None and rounds.stale(patience):
-                return rounds, replace(state, termination="early_stopping")
-        if state.termination in (None, "no_change") and limit is not None and state.round == limit:
-            state = replace(state, termination="max_iter" if limit == self.max_iter
-                            else "early_stopping")
-        log(state, fit_state(state, X, base))
-        return rounds, state
-
-    def _cv_check(self, state: RoundState, X, base, policy) -> dict | None:
-        """Does self-training beat the labeled-only model on labels it never saw?
-
-        Per fold of the labeled rows: self-train without the fold's rows, to the end as the
-        main loop will (a patience cut would hide late harm), scoring every round on them.
-        Pooled over folds, the rows that round 0 gets right and the last round gets wrong
-        (``b``) against the reverse (``c``) give McNemar's continuity-corrected, signed
-        z = (|b - c| - 1) / sqrt(b + c). Only a harm beyond noise (z > ``HARM_Z``) falls
-        back to round 0: with a handful of labels one row decides, and a fallback on it
-        would discard real gains.
-        ``None`` (and a warning) when a class has a single label."""
-        labeled = np.flatnonzero(state.labeled)
-        counts = np.bincount(state.y[labeled], minlength=len(state.classes))
-        if counts.min() < 2:
-            rare = np.asarray(state.classes, dtype=object)[int(counts.argmin())]
-            warnings.warn(
-                f"stopping='cv' needs at least 2 labeled rows in every class; class {rare!r} "
-                f"has {counts.min()}: self-training to the end unchecked", UserWarning,
-                stacklevel=3)
-            return None
-        folds = StratifiedKFold(min(self.cv, int(counts.min())), shuffle=True,
-                                random_state=self.random_state)
-        curves, first, last = [], [], []
-        for _, test in folds.split(labeled, state.y[labeled]):
-            rows = labeled[test]
-            keep = np.setdiff1d(np.arange(len(state.y)), rows)
-            hits: list[np.ndarray] = []
-            fold = initial_state(state.labels[keep], classes=state.classes)
-            self._self_train(fold, X[safe_mask(X, keep)], base, policy,
-                             _hit_recorder(X[safe_mask(X, rows)], state.labels[rows], hits),
-                             patience=None)
-            curves.append(np.array([h.sum() for h in hits]))
-            first.append(hits[0])
-            last.append(hits[-1])
-        longest = max(len(c) for c in curves)  # a fold that ended early keeps its last score
-        curve = np.sum([np.pad(c, (0, longest - len(c)), mode="edge") for c in curves], axis=0)
-        first, last = np.concatenate(first), np.concatenate(last)
-        b, c = int((first & ~last).sum()), int((~first & last).sum())
-        z = mcnemar_z(b, c)
-        return {"curve": [float(v) for v in curve / labeled.size],
-                "baseline_accuracy": float(first.mean()), "final_accuracy": float(last.mean()),
-                "harmed_rows": b, "helped_rows": c, "z": z, "fallback": z > HARM_Z}
+        return verbose_step
 
     def _set_transduction(self, y, chosen: RoundState, held):
         if held is None:
@@ -340,33 +288,6 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         self.transduction_[keep] = _decode(chosen)
         self.labeled_iter_ = np.zeros(len(y), dtype=np.int64)
         self.labeled_iter_[keep] = chosen.labeled_iter
-
-
-class _RoundLog:
-    """Scores and states of every round, and only the best model (memory)."""
-
-    def __init__(self, keep_last: bool = False):
-        self.records, self.states, self.best_index, self.best_model = [], [], -1, None
-        self.keep_last = keep_last  # no early stopping: the last round is the model
-
-    def add(self, state, model, record):
-        score, best = record["val_score"], self.best_index
-        if self.keep_last or best < 0 or score is None or score > self.records[best]["val_score"]:
-            self.best_index, self.best_model = len(self.states), model
-        self.states.append(state)
-        self.records.append(record)
-
-    def stale(self, patience: int) -> bool:
-        return rounds_stale([r["val_score"] for r in self.records], patience)
-
-
-def _hit_recorder(X_val, y_val, hits: list):
-    """A round score that also keeps which validation rows each round's model got right."""
-    def score(_, model) -> float:
-        hits.append(model.predict(X_val) == y_val)
-        return float(hits[-1].mean())
-
-    return score
 
 
 def _is_text(y) -> bool:

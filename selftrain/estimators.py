@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
-from sklearn.base import ClassifierMixin
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -28,14 +31,82 @@ _REGISTRY: dict[str, Callable[[int | None], ClassifierMixin | Pipeline]] = {
 }
 
 ESTIMATOR_NAMES = tuple(_REGISTRY)
+AUTO = "auto"
+# With fewer labeled rows than this in some class, cross-validation says nothing: the
+# forest, the most forgiving entry, is taken.
+AUTO_MIN_PER_CLASS = 2
 
 
 def make_estimator(name: str, random_state: int | None = None):
-    """A fresh, unfitted base estimator; ``random_state`` makes it deterministic."""
+    """A fresh, unfitted base estimator; ``random_state`` makes it deterministic.
+    ``"auto"`` is an ``AutoClassifier`` over the whole registry."""
+    if name == AUTO:
+        return AutoClassifier(random_state=random_state)
     try:
         factory = _REGISTRY[name]
     except KeyError:
         raise ValueError(
-            f"base_estimator={name!r} is not known; choose one of {', '.join(ESTIMATOR_NAMES)}"
+            f"base_estimator={name!r} is not known; choose one of "
+            f"{', '.join((AUTO, *ESTIMATOR_NAMES))}"
         ) from None
     return factory(random_state)
+
+
+class AutoClassifier(ClassifierMixin, BaseEstimator):
+    """The registry estimator with the best cross-validated accuracy on the rows it is
+    fitted on (``chosen_``, with every candidate's score in ``cv_scores_``).
+
+    ``SelfTrainingClassifier`` resolves it once, on the labeled rows, before self-training:
+    the base is chosen by evidence, and the labeled-only fallback is the best labeled-only
+    model rather than always a forest. A candidate that fails on the data scores ``None``.
+    """
+
+    def __init__(self, candidates=ESTIMATOR_NAMES, cv: int = 3, random_state=None):
+        self.candidates = candidates
+        self.cv = cv
+        self.random_state = random_state
+
+    def choose(self, X, y) -> tuple[str, dict[str, float | None]]:
+        """(name of the best candidate, mean cross-validated accuracy of each)."""
+        counts = np.unique(y, return_counts=True)[1]
+        if counts.min() < AUTO_MIN_PER_CLASS:
+            return "random_forest", {}
+        folds = StratifiedKFold(min(self.cv, int(counts.min())), shuffle=True,
+                                random_state=self.random_state)
+        scores: dict[str, float | None] = {}
+        for name in self.candidates:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    result = cross_val_score(make_estimator(name, self.random_state), X, y,
+                                             cv=folds, error_score="raise")
+                    scores[name] = round(float(np.mean(result)), 4)
+                except ValueError:
+                    scores[name] = None
+        valid = {k: v for k, v in scores.items() if v is not None}
+        # ties go to the earlier candidate: the registry's order is its preference
+        best = max(valid, key=lambda k: (valid[k], -self.candidates.index(k)),
+                   default="random_forest")
+        return best, scores
+
+    def fit(self, X, y):
+        self.chosen_, self.cv_scores_ = self.choose(X, y)
+        self.estimator_ = make_estimator(self.chosen_, self.random_state).fit(X, y)
+        self.classes_ = self.estimator_.classes_
+        return self
+
+    def predict(self, X):
+        return self.estimator_.predict(X)
+
+    def predict_proba(self, X):
+        return self.estimator_.predict_proba(X)
+
+
+def resolve_base(base, X, state) -> tuple[object, dict | None]:
+    """An ``AutoClassifier`` base becomes its choice on the labeled rows (a fresh,
+    unfitted estimator) and the record of that choice; any other base is kept."""
+    if not isinstance(base, AutoClassifier):
+        return base, None
+    labeled = state.labeled
+    chosen, scores = base.choose(X[labeled], state.y[labeled])
+    return make_estimator(chosen, base.random_state), {"chosen": chosen, "cv_accuracy": scores}

@@ -22,6 +22,7 @@ from sklearn.utils import safe_mask
 
 from selftrain.labels import is_unlabeled
 from selftrain.selection import SelectionPolicy, select_pseudo_labels
+from selftrain.teacher import GraphTeacher
 
 
 @dataclass(frozen=True)
@@ -129,11 +130,14 @@ def fit_state(state: RoundState, X, estimator, extra=None):
     return clone(estimator).fit(X_fit, _as_label_array(y_fit, state.classes))
 
 
-def run_round(state: RoundState, X, estimator, policy: SelectionPolicy) -> RoundResult:
+def run_round(state: RoundState, X, estimator, policy: SelectionPolicy,
+              teacher: GraphTeacher | None = None) -> RoundResult:
     """Fit on the state's labels, pseudo-label the chosen pool rows: the next state.
 
     Deterministic for a seeded estimator: the same state and inputs give the same
     next state, which is what makes a checkpointed rerun end with the same model.
+    ``teacher``: the kNN graph of ``X``'s rows, built once by the caller; built here when
+    the policy asks for a teacher and none is given.
     """
     model = fit_state(state, X, estimator)
     pool = np.flatnonzero(~state.labeled)
@@ -141,9 +145,9 @@ def run_round(state: RoundState, X, estimator, policy: SelectionPolicy) -> Round
         return RoundResult(model, replace(state, termination="all_labeled"), state)
     proba = _align_proba(model, X[safe_mask(X, pool)], state.classes)
     if policy.teacher == "label_spreading":
-        proba = (1 - policy.teacher_weight) * proba + policy.teacher_weight * _graph_proba(
-            state, X, pool
-        )
+        teacher = teacher if teacher is not None else GraphTeacher(X)
+        proba = ((1 - policy.teacher_weight) * proba
+                 + policy.teacher_weight * teacher.proba(state.y, pool, len(state.classes)))
     prior = np.bincount(state.y[state.labeled], minlength=len(state.classes)) / state.labeled.sum()
     chosen, pred, conf = select_pseudo_labels(proba, policy, prior)
     nxt_round = state.round + 1
@@ -191,20 +195,6 @@ def _align_proba(model, X_pool, classes) -> np.ndarray:
         return proba
     full = np.zeros((proba.shape[0], len(classes)))
     full[:, np.searchsorted(classes, model_classes)] = proba
-    return full
-
-
-def _graph_proba(state: RoundState, X, pool) -> np.ndarray:
-    """Label spreading over a kNN graph of all rows: a teacher that sees the data's shape,
-    which corrects the base estimator's bias towards easy classes."""
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.semi_supervised import LabelSpreading
-
-    Xs = StandardScaler().fit_transform(np.asarray(X, dtype=float))
-    spreader = LabelSpreading(kernel="knn", n_neighbors=7, alpha=0.2, max_iter=100)
-    spreader.fit(Xs, state.y)
-    full = np.zeros((len(pool), len(state.classes)))
-    full[:, spreader.classes_] = spreader.label_distributions_[pool]
     return full
 
 
