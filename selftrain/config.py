@@ -79,7 +79,9 @@ class MaskingSettings(_Section):
 class SelfTrainingSettings(_Section):
     """The self-training loop. Defaults are the benchmark's recommended configuration."""
 
-    base_estimator: EstimatorName = "random_forest"
+    base_estimator: EstimatorName = Field(
+        "auto", description="'auto': the registry entry with the best cross-validated accuracy "
+        "on the labeled rows")
     criterion: Literal["threshold", "k_best"] = "k_best"
     threshold: float = Field(0.75, ge=0, le=1)
     k_best: float = Field(
@@ -99,6 +101,8 @@ class SelfTrainingSettings(_Section):
     # Gains arrive late: on digits the first rounds add easy rows and only a mostly
     # labeled pool lifts accuracy, so stopping needs a long patience (measured).
     patience: int = Field(10, ge=1, description="rounds without improvement before stopping")
+    n_jobs: int | None = Field(-1, description="guard folds run in parallel (joblib; -1 = all "
+                               "cores)")
 
 
 class GateSettings(_Section):

@@ -113,17 +113,20 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             random_state=self.random_state, n_jobs=self.n_jobs, teacher=teacher,
         ) if self.stopping == "cv" else None
         step = self._step(X_work, base, policy, teacher)
+        on_round = self.callback
+        if on_round is not None and preprocessor is not None:  # callbacks see raw-record models
+            on_round = lambda s, m, r: self.callback(s, with_preprocessor(preprocessor, m), r)  # noqa: E731
         if check is not None:  # self-train to the end, or keep round 0 unless it helps
             rounds, last = self_train(
                 state, step, limit=0 if check["fallback"] else self.max_iter,
-                max_iter=self.max_iter, on_round=self.callback,
+                max_iter=self.max_iter, on_round=on_round,
                 score=lambda s, _: check["curve"][min(s.round, len(check["curve"]) - 1)])
         else:
             holdout = None if held is None else (X[safe_mask(X, held)], y[held])
             score = None if holdout is None else (
                 lambda _, model: float(accuracy_score(holdout[1], model.predict(holdout[0]))))
             rounds, last = self_train(state, step, limit=self.max_iter, max_iter=self.max_iter,
-                                      score=score, on_round=self.callback,
+                                      score=score, on_round=on_round,
                                       patience=self.patience if holdout is not None else None)
             if held is not None:  # the held-out labels are real: train on them at the end
                 rounds.best_model = fit_state(rounds.states[rounds.best_index], X_work, base,

@@ -30,11 +30,12 @@ def build_classifier(settings: SelfTrainingSettings, random_state: int | None = 
         teacher_weight=settings.teacher_weight,
         stopping=settings.stopping,
         patience=settings.patience,
+        n_jobs=settings.n_jobs,
         random_state=random_state,
     )
 
 
-def recommended_classifier(base_estimator: str = "random_forest", random_state: int | None = None):
+def recommended_classifier(base_estimator: str = "auto", random_state: int | None = None):
     """The configuration ``benchmarks/accuracy.py`` reports as recommended (and the
     defaults of ``params.yaml``), around the named base estimator."""
     return build_classifier(SelfTrainingSettings(base_estimator=base_estimator), random_state)
