@@ -112,6 +112,8 @@ def print_summary(summary: dict) -> None:
                       f"{summary['champion_accuracy']:.4f}", "")
     out = Console()
     out.print(table)
+    out.print(f"base estimator: {summary['base_estimator']} (chosen by cross-validation when "
+              f"'auto'); guard: {summary['guard']}", highlight=False)
     for line in summary.get("column_roles", []):
         out.print(f"columns: {line}", highlight=False)
     print_gate(out, summary)

@@ -19,7 +19,7 @@ from prefect.cache_policies import NONE
 from prefect_dask import DaskTaskRunner
 from pydantic import ValidationError
 
-from flows.train import promote_candidate, run_rounds
+from flows.train import promote_candidate
 from selftrain.config import (
     ConfigError,
     EstimatorName,
@@ -30,7 +30,7 @@ from selftrain.schema import load_model, save_model
 from tasks.evaluate import evaluate_rounds
 from tasks.lineage import collect_lineage
 from tasks.mask import PreparedData, mask_table
-from tasks.self_train import MODELS, round_model
+from tasks.self_train import guard_rounds, round_model, run_rounds
 from tasks.sweep_report import pick_best, report_sweep
 from tasks.validate import validate_table
 from tasks.workspace import METRICS_DIR, REPORTS_DIR, WORK_DIR
@@ -93,12 +93,13 @@ def train_candidate(name: str, data: PreparedData, config: PipelineConfig, out_d
     round's model is saved there (it is in this worker's memory), so promoting it does
     not refit it in the flow's process; only a path travels back."""
     start = time.perf_counter()
-    records = run_rounds(data, config)
-    metrics = evaluate_rounds(records, data, out_dir, out_dir)
+    verdict = guard_rounds(data, config)
+    records, chosen = run_rounds(data, config, verdict)
+    metrics = evaluate_rounds(records, chosen, verdict, data, out_dir, out_dir)
     model_dir = Path(out_dir) / "model"
-    model = data.served_model(round_model(data, config, metrics["chosen_round"]), config)
+    model = data.served_model(round_model(data, config, chosen, verdict["base_estimator"]),
+                              config)
     save_model(model_dir, model, data.schema)
-    MODELS.drop(data.key)
     return {"metrics": metrics, "model_dir": str(model_dir),
             "seconds": time.perf_counter() - start, "pid": os.getpid()}
 

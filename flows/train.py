@@ -10,14 +10,13 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.transactions import transaction
 
 from selftrain.config import PipelineConfig
-from selftrain.rounds import rounds_stale
 from tasks.evaluate import evaluate_rounds, write_metrics
 from tasks.gate import gate_candidate
 from tasks.ledger import find_unchanged_run, record_run
 from tasks.lineage import collect_lineage
 from tasks.mask import mask_table
 from tasks.package import keep_candidate, package_model
-from tasks.self_train import round_model, train_round
+from tasks.self_train import guard_rounds, round_model, run_rounds
 from tasks.validate import validate_table
 from tasks.workspace import CANDIDATES_DIR, METRICS_DIR, REPORTS_DIR, WORK_DIR
 
@@ -42,10 +41,12 @@ def train_pipeline(
     data = mask_table(table, config, WORK_DIR)
     fingerprint = table.fingerprint
     del table
-    records = run_rounds(data, config)
-    metrics = evaluate_rounds(records, data, REPORTS_DIR, METRICS_DIR)
+    verdict = guard_rounds(data, config)
+    records, chosen = run_rounds(data, config, verdict)
+    metrics = evaluate_rounds(records, chosen, verdict, data, REPORTS_DIR, METRICS_DIR)
     lineage = collect_lineage(config, fingerprint, params_path)
-    model = data.served_model(round_model(data, config, metrics["chosen_round"]), config)
+    model = data.served_model(round_model(data, config, chosen, verdict["base_estimator"]),
+                              config)
     summary = {**metrics, **lineage, "column_roles": data.roles.report(),
                **promote_candidate(model, data, config, metrics, lineage)}
     write_metrics({k: v for k, v in summary.items() if not isinstance(v, dict | list)}
@@ -71,20 +72,6 @@ def promote_candidate(model, data, config: PipelineConfig, metrics: dict, lineag
             "champion_tag": decision.champion_tag, "destination": destination}
 
 
-def run_rounds(data, config: PipelineConfig) -> list[dict]:
-    """Round 0 is the labeled-only baseline; stop on an exhausted pool, no new labels,
-    ``max_rounds``, or ``patience`` rounds without validation gain."""
-    settings, records = config.self_training, []
-    for round_ in range(settings.max_rounds + 1):
-        record = train_round(data, config, round_)
-        records.append(record)
-        scores = [r["val_accuracy"] for r in records]
-        if (record["pool_left"] == 0 or record["next_termination"] == "no_change"
-                or rounds_stale(scores, settings.patience)):
-            break
-    return records
-
-
 UNCHANGED_NOTE = ("# Nothing to do\n\nThe table (fingerprint `{data_fingerprint}`) and the "
                   "configuration are those of the last finished run: no training. Its model: "
                   "`{destination}`.")
@@ -98,6 +85,9 @@ def summary_markdown(summary: dict) -> str:
         "| | accuracy |", "|---|---|",
         f"| labeled-only baseline | {summary['baseline_accuracy']:.4f} |",
         f"| chosen round ({summary['chosen_round']}) | {summary['test_accuracy']:.4f} |",
+        "", f"Base estimator: `{summary['base_estimator']}`; guard: {summary['guard']} "
+        f"(helped {summary['guard_helped_rows']}, harmed {summary['guard_harmed_rows']} "
+        "held-out labeled rows).",
     ]
     if summary["champion_accuracy"] is not None:
         lines.append(f"| champion {summary['champion_tag']} | {summary['champion_accuracy']:.4f} |")

@@ -87,7 +87,8 @@ def self_train(state: RoundState, step: Step, *, limit: int | None, max_iter: in
 
     def log(fitted_on: RoundState, model, extra: dict) -> None:
         record = round_record(fitted_on) | extra
-        record["val_score"] = None if score is None else score(fitted_on, model)
+        if score is not None or "val_score" not in record:  # a step may score its own round
+            record["val_score"] = None if score is None else score(fitted_on, model)
         if on_round is not None:
             on_round(fitted_on, model, record)
         rounds.add(fitted_on, model, record)

@@ -13,7 +13,10 @@ with one warning and self-trains without it.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+from scipy import sparse
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 from sklearn.semi_supervised import LabelSpreading
@@ -33,6 +36,16 @@ class GraphTeacher:
                 scaled, N_NEIGHBORS, mode="connectivity")
         self.graph = graph
         self.rows = rows  # positions of the caller's rows in the graph (a fold's subset)
+
+    def save(self, path) -> None:
+        """The graph as one ``.npz`` (scipy sparse, no pickle), written atomically."""
+        tmp = Path(f"{path}.tmp.npz")
+        sparse.save_npz(tmp, self.graph)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path) -> GraphTeacher:
+        return cls(None, graph=sparse.load_npz(path))
 
     def view(self, rows: np.ndarray) -> GraphTeacher:
         """The same graph for a subset of the rows (a fold): labels of the other rows are

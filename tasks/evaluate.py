@@ -15,7 +15,6 @@ from prefect import task  # noqa: E402
 from prefect.artifacts import create_table_artifact  # noqa: E402
 from prefect.cache_policies import NONE  # noqa: E402
 
-from selftrain.rounds import best_round  # noqa: E402
 from tasks.mask import PreparedData  # noqa: E402
 
 ROUND_COLUMNS = ("round", "n_labeled", "n_pseudo_labeled", "n_added", "mean_confidence",
@@ -23,12 +22,20 @@ ROUND_COLUMNS = ("round", "n_labeled", "n_pseudo_labeled", "n_added", "mean_conf
 
 
 @task(name="evaluate", cache_policy=NONE)
-def evaluate_rounds(records: list[dict], data: PreparedData, reports_dir: str,
-                    metrics_dir: str) -> dict:
-    """Pick the round with the best validation accuracy and report every round on test."""
-    chosen = best_round([r["val_accuracy"] for r in records])
+def evaluate_rounds(records: list[dict], chosen: int, verdict: dict, data: PreparedData,
+                    reports_dir: str, metrics_dir: str) -> dict:
+    """Report every round on test, the round the driver chose, the base estimator chosen
+    by evidence and the guard's verdict."""
     base, best = records[0], records[chosen]
+    check = verdict.get("cv_check") or {}
     metrics = {
+        "base_estimator": verdict["base_estimator"],
+        "guard": ("not run" if not check else
+                  "kept the labeled-only model" if check["fallback"] else "self-training adopted"),
+        "guard_helped_rows": check.get("helped_rows"),
+        "guard_harmed_rows": check.get("harmed_rows"),
+        "guard_z_help": check.get("z_help"),
+        "estimator_cv_accuracy": (verdict.get("estimator_choice") or {}).get("cv_accuracy"),
         "test_accuracy": best["test_accuracy"],
         "test_macro_f1": best["test_macro_f1"],
         "baseline_accuracy": base["test_accuracy"],
@@ -59,7 +66,7 @@ def evaluate_rounds(records: list[dict], data: PreparedData, reports_dir: str,
     create_table_artifact(
         key="self-training-rounds",
         table=[{c: r.get(c) for c in ROUND_COLUMNS} for r in records],
-        description=f"Rounds of run {data.key}; chosen round {best['round']} (best validation)",
+        description=f"Rounds of run {data.key}; chosen round {best['round']}",
     )
     return metrics
 

@@ -1,8 +1,12 @@
-"""One self-training round per Prefect task run, each a persisted checkpoint.
+"""Self-training in the pipeline: the library's round driver, each step a checkpoint.
 
-The cache key is the run key (data fingerprint + round-relevant configuration) plus
-the round number, so a rerun after a crash skips finished rounds, and a run on other
-data or settings never reuses them. The round itself is ``selftrain.run_round``.
+``run_rounds`` calls ``selftrain.driver.self_train``, the loop of
+``SelfTrainingClassifier.fit``, with a step that is a Prefect task: the guard (the base
+chosen by evidence, and the cross-validated verdict) and every round are persisted results
+whose cache key is the run key (data fingerprint + round-relevant configuration) plus the
+step, so a rerun after a crash skips finished work, and a run on other data or settings
+never reuses it. Results are JSON and states ``.npz``: nothing here is pickled. The chosen
+round's model is refitted from its checkpoint and saved to the workspace.
 """
 
 from __future__ import annotations
@@ -16,58 +20,120 @@ from prefect.cache_policies import CacheKeyFnPolicy
 
 import selftrain
 from selftrain.config import PipelineConfig
+from selftrain.driver import cv_guard, self_train
+from selftrain.estimators import resolve_base
 from selftrain.metrics import evaluate_model, pseudo_label_accuracy
 from selftrain.recommended import build_classifier
 from selftrain.rounds import RoundState, fit_state, initial_state, round_record, run_round
+from selftrain.teacher import GraphTeacher
 from tasks.mask import PreparedData
 
 # Called with each round's record in the flow's process: the CLI's live display.
 ROUND_LISTENERS: list[Callable[[dict], None]] = []
 
 
-def _round_key(context, parameters) -> str:
+def _step_key(context, parameters) -> str:
     # The workspace path is part of the key: a checkpoint is only valid next to its files.
     data = parameters["data"]
     where = hashlib.sha256(data.root.encode()).hexdigest()[:8]
-    return f"selftrain-{selftrain.__version__}-{data.key}-{where}-round-{parameters['round_']}"
+    step = context.task.name
+    if "round_" in parameters:
+        step += f"-{parameters['round_']}-{'select' if parameters['select'] else 'final'}"
+    return f"selftrain-{selftrain.__version__}-{data.key}-{where}-{step}"
 
 
-@task(
-    name="self-train-round",
-    task_run_name="round-{round_}",
-    cache_policy=CacheKeyFnPolicy(cache_key_fn=_round_key),
-    persist_result=True,
-)
-def train_round(data: PreparedData, config: PipelineConfig, round_: int) -> dict:
-    """Fit on round ``round_``'s labels, score, and pseudo-label the next state.
+CHECKPOINT = {"cache_policy": CacheKeyFnPolicy(cache_key_fn=_step_key), "persist_result": True,
+              "result_serializer": "json"}
 
-    Returns the round's record: rows added, validation and test scores, and (in
-    simulation mode) the accuracy of the pseudo-labels so far.
-    """
-    ws = data.workspace
-    X = ws.load("X_train")
-    state = _load_state(data, round_)
+
+@task(name="guard", **CHECKPOINT)
+def guard_rounds(data: PreparedData, config: PipelineConfig) -> dict:
+    """The base estimator chosen by evidence (``base_estimator="auto"``) and, with
+    ``stopping="cv"``, the guard's verdict: may self-training run at all?"""
+    X, state = data.workspace.load("X_train"), _load_state(data, 0)
     clf = build_classifier(config.self_training, config.seed)
-    policy = clf.selection_policy(int((ws.load("y_train") == -1).sum()))
-    result = run_round(state, X, clf.round_estimator(), policy)
-    result.state.save(ws.state_path(round_ + 1))
-    record = _score_round(state, result.model, data)
-    record["next_termination"] = result.state.termination
+    base, choice = resolve_base(clf.round_estimator(), X, state)
+    name = choice["chosen"] if choice else config.self_training.base_estimator
+    policy = clf.selection_policy(int((~state.labeled).sum()), n_rows=len(state.y))
+    teacher = _teacher(data, policy, X)
+    check = None
+    if config.self_training.stopping == "cv":
+        check = cv_guard(state, X, base, policy, cv=clf.cv, max_iter=clf.max_iter,
+                         random_state=config.seed, n_jobs=clf.n_jobs, teacher=teacher)
+    return {"base_estimator": name, "estimator_choice": choice, "cv_check": check}
+
+
+@task(name="self-train-round", task_run_name="round-{round_}", **CHECKPOINT)
+def train_round(data: PreparedData, config: PipelineConfig, round_: int, select: bool,
+                base_estimator: str) -> dict:
+    """Fit on round ``round_``'s labels and score; with ``select``, pseudo-label the next
+    state. Returns the round's record: rows added, validation and test scores, and (in
+    simulation mode) the accuracy of the pseudo-labels so far."""
+    ws = data.workspace
+    X, state = ws.load("X_train"), _load_state(data, round_)
+    clf = build_classifier(config.self_training, config.seed)
+    base = _base(config, base_estimator)
+    if select:
+        policy = clf.selection_policy(int((ws.load("y_train") == -1).sum()), n_rows=len(state.y))
+        result = run_round(state, X, base, policy, _teacher(data, policy, X))
+        result.state.save(ws.state_path(round_ + 1))
+        model, termination = result.model, result.state.termination
+    else:
+        model, termination = fit_state(state, X, base), state.termination
+    record = _score_round(state, model, data)
+    record["next_termination"] = termination
     record["pool_left"] = int((~state.labeled).sum())
-    MODELS.put(data.key, round_, result.model, record["val_accuracy"])
     for listener in ROUND_LISTENERS:
         listener(record)
     return record
 
 
-def round_model(data: PreparedData, config: PipelineConfig, round_: int):
-    """The model of a finished round: from memory, or refitted exactly from its checkpoint."""
-    model = MODELS.get(data.key, round_)
-    if model is None:
-        clf = build_classifier(config.self_training, config.seed)
-        model = fit_state(_load_state(data, round_), data.workspace.load("X_train"),
-                          clf.round_estimator())
-    return model
+def run_rounds(data: PreparedData, config: PipelineConfig, verdict: dict) -> tuple[list, int]:
+    """The driver's loop over checkpointed rounds: (records, chosen round). With the
+    guard's fallback it stops at round 0; with ``stopping="holdout"`` the pipeline's
+    validation split scores every round, with ``patience``."""
+    settings, check = config.self_training, verdict["cv_check"]
+
+    holdout = check is None and settings.stopping == "holdout" and data.n_val > 0
+
+    def step(state: RoundState, select: bool):
+        record = train_round(data, config, state.round, select, verdict["base_estimator"])
+        if holdout:
+            record["val_score"] = record["val_accuracy"]
+        return None, (_load_state(data, state.round + 1) if select else state), record
+
+    score = None
+    if check is not None:
+        curve = check["curve"]
+        score = lambda s, _: curve[min(s.round, len(curve) - 1)]  # noqa: E731
+    limit = 0 if check is not None and check["fallback"] else settings.max_rounds
+    rounds, _ = self_train(_load_state(data, 0), step, limit=limit, max_iter=settings.max_rounds,
+                           score=score, patience=settings.patience if holdout else None)
+    return rounds.records, rounds.best_index
+
+
+def round_model(data: PreparedData, config: PipelineConfig, round_: int, base_estimator: str):
+    """The model of a finished round, refitted exactly from its checkpoint."""
+    return fit_state(_load_state(data, round_), data.workspace.load("X_train"),
+                     _base(config, base_estimator))
+
+
+def _base(config: PipelineConfig, name: str):
+    clf = build_classifier(config.self_training.model_copy(update={"base_estimator": name}),
+                           config.seed)
+    return clf.round_estimator()
+
+
+def _teacher(data: PreparedData, policy, X) -> GraphTeacher | None:
+    """The run's kNN graph, built once and kept in the workspace (``.npz``, no pickle)."""
+    if policy.teacher is None:
+        return None
+    path = data.workspace.root / "teacher-graph.npz"
+    if path.exists():
+        return GraphTeacher.load(path)
+    teacher = GraphTeacher(X)
+    teacher.save(path)
+    return teacher
 
 
 def _load_state(data: PreparedData, round_: int) -> RoundState:
@@ -101,30 +167,4 @@ def _score_round(state: RoundState, model, data: PreparedData) -> dict:
     return record
 
 
-class _BestModels:
-    """Keeps, per run, only the model with the best validation score so far (memory)."""
-
-    def __init__(self):
-        self._best: dict[str, tuple[int, float, object]] = {}
-        self._last: dict[str, tuple[int, object]] = {}
-
-    def put(self, key: str, round_: int, model, score: float | None) -> None:
-        self._last[key] = (round_, model)
-        best = self._best.get(key)
-        value = -np.inf if score is None else score
-        if score is not None and (best is None or value > best[1] or best[0] == round_):
-            self._best[key] = (round_, value, model)
-
-    def drop(self, key: str) -> None:
-        """Forget a run's models (a long-lived Dask worker trains many runs)."""
-        self._best.pop(key, None)
-        self._last.pop(key, None)
-
-    def get(self, key: str, round_: int):
-        for entry in (self._best.get(key), self._last.get(key)):
-            if entry is not None and entry[0] == round_:
-                return entry[-1]
-        return None
-
-
-MODELS = _BestModels()
+__all__ = ["guard_rounds", "round_model", "run_rounds", "train_round"]
