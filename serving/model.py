@@ -8,8 +8,9 @@ server never starts without a model.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import bentoml
@@ -89,8 +90,17 @@ class LoadedModel:
     labels_from_proba: bool
 
     def describe(self) -> dict[str, Any]:
-        """The body of GET /metadata: the schema, the metrics and the lineage."""
-        extra = {k: v for k, v in self.metadata.items() if k not in _SCHEMA_KEYS}
+        """The body of GET /metadata: the schema, the metrics and the lineage.
+
+        No absolute filesystem path leaves the server: a metadata value that is one
+        (``data_path``, ``params_path``, ``config.data.path``, ...) becomes its path
+        relative to the project when it lies inside it, else its file name.
+        """
+        extra = {
+            k: _without_absolute_paths(v)
+            for k, v in self.metadata.items()
+            if k not in _SCHEMA_KEYS
+        }
         return {
             "model_tag": self.tag,
             "classes": self.schema.classes,
@@ -147,6 +157,32 @@ def predict_rows(model: LoadedModel, rows: np.ndarray) -> np.ndarray:
 
 
 _SCHEMA_KEYS = {"classes", "feature_names", "dtypes", "columns"}
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+_WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
+
+
+def _without_absolute_paths(value: Any) -> Any:
+    """``value`` with every string that is an absolute path made harmless, at any depth."""
+    if isinstance(value, dict):
+        return {k: _without_absolute_paths(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_absolute_paths(v) for v in value]
+    if isinstance(value, str):
+        return _public_path(value)
+    return value
+
+
+def _public_path(text: str) -> str:
+    path = text[len("file://"):] if text.startswith("file://") else text
+    if _WINDOWS_ABSOLUTE.match(path):
+        return PureWindowsPath(path).name
+    if not path.startswith("/"):
+        return text
+    posix = PurePosixPath(path)
+    try:
+        return posix.relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        return posix.name
 
 
 def _list_models(model_name: str) -> list:

@@ -33,7 +33,7 @@ from serving.model import (  # noqa: E402
     resolve_model_tag,
 )
 from serving.reload import ModelWatcher, reload_interval  # noqa: E402
-from serving.routes import app  # noqa: E402
+from serving.routes import app, require_bearer_token  # noqa: E402
 from serving.served import ServedModel  # noqa: E402
 
 BATCHING_ENV = "SELFTRAIN_BATCHING"
@@ -47,10 +47,15 @@ except (NoPromotedModel, ValueError) as exc:
     raise SystemExit(f"selftrain serve: cannot start: {exc}") from None
 
 
+# Outermost: the token check covers every path of the server, BentoML's own included.
+@require_bearer_token
 @bentoml.service(
     name="selftrain",
     workers=1,
-    traffic={"timeout": 60},
+    # timeout: a request (body upload included) that takes longer gets a 504.
+    # max_concurrency: requests in progress at once per server (probes and /metrics
+    # exempt); the next one gets an immediate 429 instead of queueing without bound.
+    traffic={"timeout": 60, "max_concurrency": 256},
     envs=[{"name": "OMP_NUM_THREADS", "value": "1"}],
 )
 @bentoml.asgi_app(app, path="/")
