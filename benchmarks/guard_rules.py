@@ -60,14 +60,15 @@ def rule_scores(harmed: int, helped: int, baseline: float, final: float) -> dict
     }
 
 
-def run_seed(name: str, split, fraction: float, seed: int) -> dict:
+def run_seed(name: str, split, fraction: float, seed: int, base: str = "auto") -> dict:
     """One guarded fit (plus one unguarded fit when the guard kept round 0)."""
     X_train, X_test, y_train, y_test, roles = split
     y_masked = mask_labels(y_train, labeled=fraction, random_state=seed)
     scores: list[float] = []
 
     def fit(stopping):
-        clf = build_classifier(SelfTrainingSettings(stopping=stopping), seed, roles)
+        settings = SelfTrainingSettings(stopping=stopping, base_estimator=base)
+        clf = build_classifier(settings, seed, roles)
         clf.set_params(callback=lambda _s, model, _r: scores.append(
             accuracy_score(y_test, model.predict(X_test))))
         started = time.perf_counter()
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fractions", default=",".join(map(str, FRACTIONS)))
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--max-rows", type=int, default=2000)
+    parser.add_argument("--base", default="auto", help="base estimator (default: auto)")
     parser.add_argument("--out", type=Path, default=RESULTS / "guard_rules.json")
     args = parser.parse_args(argv)
     console = Console(width=None if Console().is_terminal else 160)
@@ -130,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             runs = []
             for seed in range(args.seeds):
                 with threadpool_limits(1):
-                    runs.append(run_seed(name, split, fraction, seed))
+                    runs.append(run_seed(name, split, fraction, seed, args.base))
                 console.print(f"{name} {fraction:.0%} seed {seed}: "
                               + ", ".join(f"{r} {runs[-1][r]:.3f}" for r in RULES)
                               + f", chose {runs[-1]['chosen']}, {runs[-1]['fit_seconds']:.1f} s")
@@ -138,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
                           "mean": {r: statistics.fmean(x[r] for x in runs) for r in RULES},
                           "per_seed": runs})
             partial.write_text(json.dumps({"cells": cells}, indent=2) + "\n")
-    result = {"help_z": HELP_Z, "tune": list(TUNE), "confirm": list(CONFIRM), "cells": cells,
+    result = {"help_z": HELP_Z, "base_estimator": args.base, "tune": list(TUNE),
+              "confirm": list(CONFIRM), "cells": cells,
               "summary": {group: summarize([c for c in cells if c["table"] in tables])
                           for group, tables in (("tune", TUNE), ("confirm", CONFIRM),
                                                 ("all", TOY + REAL))}}

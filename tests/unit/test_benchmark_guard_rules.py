@@ -7,43 +7,52 @@ import json
 import pytest
 
 from benchmarks import guard_rules
-from selftrain.estimator import HARM_Z
+from selftrain.driver import HELP_Z
+from selftrain.estimators import ESTIMATOR_NAMES
 
-CURVE = [0.70, 0.72, 0.75, 0.74]  # round 0 (labeled-only) to the last round, on test
-
-
-@pytest.mark.parametrize(("harmed", "helped", "fallbacks"), [
-    (0, 3, []),
-    (1, 0, ["fallback z>0.5"]),  # z = 1.0: one row; only the plain z > 0.5 rule falls back
-    (16, 12, ["fallback z>0.5", "fallback corrected z>0", "fallback corrected z>0.5"]),
-    (30, 10, [f"fallback {f[0]}" for f in guard_rules.FALLBACKS]),
-])
-def test_fallback_rules_take_round_zero_only_above_their_z(harmed, helped, fallbacks):
-    check = {"curve": [0.5, 0.9, 0.6, 0.6], "harmed_rows": harmed, "helped_rows": helped}
-    scores = guard_rules.rule_scores(check, CURVE)
-    assert (scores["baseline"], scores["no guard"], scores["hindsight best"]) == (0.70, 0.74, 0.75)
-    assert scores["CV best round"] == 0.72  # round 1 scored best in cross-validation
-    for label, _, _ in guard_rules.FALLBACKS:
-        rule = f"fallback {label}"
-        assert scores[rule] == (0.70 if rule in fallbacks else 0.74), rule
+BASELINE, FINAL = 0.70, 0.74  # round 0 (labeled-only) and the last round, on test
 
 
-def test_the_library_rule_is_one_of_the_compared_rules():
-    assert ("corrected z>0.5", True, HARM_Z) in guard_rules.FALLBACKS
+def _z(a: int, b: int) -> float:
+    """Continuity-corrected McNemar z of ``a`` over ``b``, written out here."""
+    diff = a - b
+    diff = (abs(diff) - 1 if abs(diff) > 1 else 0) * (1 if diff > 0 else -1)
+    return diff / (a + b) ** 0.5 if a + b else 0.0
 
 
-def test_cv_best_round_past_the_last_fitted_round_is_the_last_round():
-    check = {"curve": [0.1, 0.2, 0.3, 0.4, 0.9], "harmed_rows": 0, "helped_rows": 0}
-    assert guard_rules.rule_scores(check, CURVE)["CV best round"] == CURVE[-1]
+@pytest.mark.parametrize(("harmed", "helped"), [(0, 0), (0, 1), (0, 3), (1, 0), (16, 12),
+                                                 (12, 16), (10, 30), (30, 10)])
+def test_each_rule_adopts_self_training_exactly_when_its_own_z_says_so(harmed, helped):
+    scores = guard_rules.rule_scores(harmed, helped, BASELINE, FINAL)
+    assert (scores["baseline"], scores["no guard"], scores["hindsight"]) == (BASELINE, FINAL,
+                                                                             FINAL)
+    assert scores["harm z>0.5 (before)"] == (BASELINE if _z(harmed, helped) > 0.5 else FINAL)
+    for t in guard_rules.HELP_THRESHOLDS:
+        assert scores[f"help z>{t:g}"] == (FINAL if _z(helped, harmed) > t else BASELINE), t
 
 
-def test_a_real_run_writes_every_rule(tmp_path):
+def test_no_evidence_keeps_the_labeled_only_model_under_the_library_rule():
+    scores = guard_rules.rule_scores(0, 1, BASELINE, FINAL)  # one row: nothing shown
+    assert scores[f"help z>{HELP_Z:g}"] == BASELINE
+    assert f"help z>{HELP_Z:g}" in guard_rules.RULES  # the library's rule is compared
+
+
+@pytest.mark.slow
+def test_a_real_run_writes_every_rule_and_its_summary(tmp_path):
     out = tmp_path / "guard.json"
-    argv = ["--datasets", "wine", "--fractions", "0.2", "--seeds", "1", "--out", str(out)]
+    argv = ["--tables", "wine", "--fractions", "0.2", "--seeds", "1", "--out", str(out)]
     assert guard_rules.main(argv) == 0
     result = json.loads(out.read_text())
+    assert result["help_z"] == HELP_Z
     (cell,) = result["cells"]
-    assert set(cell["mean"]) == set(guard_rules.RULES)
-    assert all(0 < v <= 1 for v in cell["mean"].values())
-    assert cell["mean"]["hindsight best"] >= max(cell["mean"].values())
-    assert {"harmed_rows", "helped_rows"} <= set(cell["per_seed"][0])
+    assert (cell["table"], cell["fraction"], cell["seeds"]) == ("wine", 0.2, 1)
+    (run,) = cell["per_seed"]
+    assert cell["mean"] == {rule: run[rule] for rule in guard_rules.RULES}  # one seed
+    assert run["checked"] and run["chosen"] in ESTIMATOR_NAMES
+    for t in guard_rules.HELP_THRESHOLDS:  # each rule recomputed from the recorded counts
+        adopt = _z(run["helped_rows"], run["harmed_rows"]) > t
+        assert run[f"help z>{t:g}"] == (run["no guard"] if adopt else run["baseline"])
+    assert run["hindsight"] == max(run["baseline"], run["no guard"])
+    summary = result["summary"]["tune"]  # wine is a tuning table
+    assert summary["baseline"]["mean_gain_over_fallback"] == 0.0
+    assert result["summary"]["confirm"] == {}
