@@ -18,6 +18,13 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import get_tags, safe_mask
+from sklearn.utils.metadata_routing import (
+    MetadataRouter,
+    MethodMapping,
+    _raise_for_params,
+    _routing_enabled,
+    process_routing,
+)
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
@@ -26,7 +33,7 @@ from selftrain.checks import check_finite, check_lengths, check_params
 from selftrain.columns import split_preprocessor, with_preprocessor
 from selftrain.driver import cv_guard, in_memory_step, self_train
 from selftrain.estimators import resolve_base
-from selftrain.rounds import RoundState, fit_state, initial_state, round_record
+from selftrain.rounds import RoundState, _plain_value, fit_state, initial_state, round_record
 from selftrain.selection import SelectionPolicy
 from selftrain.teacher import TEACHER_MAX_ROWS, GraphTeacher
 
@@ -35,9 +42,9 @@ TERMINATIONS = ("max_iter", "no_change", "all_labeled", "early_stopping")
 
 def _estimator_has(attr):
     def check(self):
-        if hasattr(self, "estimator_"):
-            return hasattr(self.estimator_, attr)
-        return hasattr(self.estimator, attr)
+        # getattr, not hasattr: the estimator's own AttributeError becomes the __cause__
+        # of ours, as in scikit-learn
+        return getattr(self.estimator_ if hasattr(self, "estimator_") else self.estimator, attr)
 
     return check
 
@@ -96,8 +103,10 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         self.random_state = random_state
         self.callback = callback
 
-    def fit(self, X, y):
-        """Fit on ``X`` and ``y`` with ``-1`` marking unlabeled rows."""
+    def fit(self, X, y, **params):
+        """Fit on ``X`` and ``y`` with ``-1`` marking unlabeled rows. ``**params``: metadata
+        for the estimator, only with ``enable_metadata_routing=True`` (see ``_fit_params``)."""
+        self._fit_params(params)
         check_params(self)
         preprocessor, base = split_preprocessor(self.round_estimator())
         X, y, state = self._validate_input(X, y, raw=preprocessor is not None)
@@ -149,9 +158,12 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         if self.estimator is None:
             raise ValueError("estimator=None: pass a classifier with fit and predict_proba")
         if not hasattr(self.estimator, "predict_proba") and self.calibration is None:
-            raise ValueError(
-                f"estimator={type(self.estimator).__name__} has no predict_proba; "
-                "set calibration='sigmoid' to self-train it"
+            # AttributeError, as scikit-learn raises (from its first predict_proba call);
+            # checked before any fit, so that a long first round is not wasted.
+            raise AttributeError(
+                f"estimator={type(self.estimator).__name__} has no attribute 'predict_proba', "
+                "which ranks the pseudo-labels; set calibration='sigmoid' to self-train it",
+                name="predict_proba", obj=self.estimator,
             )
         if self.calibration is None:
             return clone(self.estimator)
@@ -164,8 +176,11 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         if isinstance(k_best, Real) and k_best < 1:
             k_best = max(1, math.ceil(k_best * n_pool))
         elif self.criterion == "k_best" and n_pool and k_best > n_pool:
-            raise ValueError(
-                f"k_best={self.k_best} is larger than the unlabeled pool ({n_pool} rows)"
+            # a warning, as scikit-learn gives: the first round simply takes the whole pool
+            warnings.warn(
+                f"k_best is larger than the amount of unlabeled samples (k_best={self.k_best}, "
+                f"{n_pool} unlabeled rows). All unlabeled samples will be labeled in the "
+                "first iteration", UserWarning, stacklevel=3,
             )
         teacher = self.teacher
         if teacher is not None and n_rows > TEACHER_MAX_ROWS:
@@ -186,29 +201,82 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
     # -- scikit-learn's delegating methods -------------------------------------------------
 
     @available_if(_estimator_has("predict"))
-    def predict(self, X):
+    def predict(self, X, **params):
         check_is_fitted(self)
-        return self.estimator_.predict(self._check_X(X))
+        params = self._routed(params, "predict")
+        return self.estimator_.predict(self._check_X(X), **params)
 
     @available_if(_estimator_has("predict_proba"))
-    def predict_proba(self, X):
+    def predict_proba(self, X, **params):
         check_is_fitted(self)
-        return self.estimator_.predict_proba(self._check_X(X))
+        params = self._routed(params, "predict_proba")
+        return self.estimator_.predict_proba(self._check_X(X), **params)
 
     @available_if(_estimator_has("predict_log_proba"))
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X, **params):
         check_is_fitted(self)
-        return self.estimator_.predict_log_proba(self._check_X(X))
+        params = self._routed(params, "predict_log_proba")
+        return self.estimator_.predict_log_proba(self._check_X(X), **params)
 
     @available_if(_estimator_has("decision_function"))
-    def decision_function(self, X):
+    def decision_function(self, X, **params):
         check_is_fitted(self)
-        return self.estimator_.decision_function(self._check_X(X))
+        params = self._routed(params, "decision_function")
+        return self.estimator_.decision_function(self._check_X(X), **params)
 
     @available_if(_estimator_has("score"))
-    def score(self, X, y, sample_weight=None):
+    def score(self, X, y, sample_weight=None, **params):
+        """The estimator's score. ``sample_weight`` is passed on as it always was (scikit-learn
+        refuses it without routing); other ``**params`` need metadata routing."""
         check_is_fitted(self)
-        return self.estimator_.score(self._check_X(X), y, sample_weight=sample_weight)
+        if _routing_enabled():
+            if sample_weight is not None:
+                params["sample_weight"] = sample_weight
+            params = self._routed(params, "score")
+        else:
+            params = {**self._routed(params, "score"), "sample_weight": sample_weight}
+        return self.estimator_.score(self._check_X(X), y, **params)
+
+    # -- metadata routing, as scikit-learn's SelfTrainingClassifier routes it ---------------
+
+    def get_metadata_routing(self):
+        """Metadata of ``fit``, ``predict``, ... goes to the same method of ``estimator``."""
+        router = MetadataRouter(owner=self)
+        router.add(
+            estimator=self.estimator,
+            method_mapping=(
+                MethodMapping()
+                .add(callee="fit", caller="fit")
+                .add(callee="score", caller="fit")
+                .add(callee="predict", caller="predict")
+                .add(callee="predict_proba", caller="predict_proba")
+                .add(callee="decision_function", caller="decision_function")
+                .add(callee="predict_log_proba", caller="predict_log_proba")
+                .add(callee="score", caller="score")
+            ),
+        )
+        return router
+
+    def _routed(self, params: dict, method: str) -> dict:
+        """The ``params`` the estimator's ``method`` asked for. Without
+        ``enable_metadata_routing=True`` any ``params`` are a ValueError (scikit-learn's)."""
+        _raise_for_params(params, self, method)
+        if not _routing_enabled():
+            return {}
+        return dict(process_routing(self, method, **params).estimator[method])
+
+    def _fit_params(self, params: dict) -> None:
+        """Checks ``fit``'s metadata as scikit-learn does. Metadata the estimator requests
+        for ``fit`` is refused: every round fits on a different subset of rows, so a
+        ``sample_weight`` would have to be sliced per round, and scikit-learn's own passes
+        it unsliced (a length error whenever rows are unlabeled)."""
+        routed = self._routed(params, "fit")
+        if routed:
+            raise NotImplementedError(
+                f"fit metadata {sorted(routed)} requested by estimator="
+                f"{type(self.estimator).__name__}: routing metadata into the self-training "
+                "rounds is not supported yet; unset the request (set_fit_request) to fit"
+            )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -242,7 +310,17 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             raise ValueError(
                 "y has dtype string: use dtype object for string labels, with -1 for unlabeled"
             )
-        state = initial_state(y)
+        # a single labeled class is self-trained, as scikit-learn does (every pseudo-label is
+        # that class); stopping scores on held-out labels and calibration fits a probability
+        # per class against the others: both need two classes.
+        state = initial_state(y, min_classes=1)
+        two_classes = [f"{name}={getattr(self, name)!r}" for name in ("stopping", "calibration")
+                       if getattr(self, name) is not None]
+        if two_classes and len(state.classes) < 2:
+            raise ValueError(
+                f"{two_classes[0]} needs labels of at least two classes; y has labels of only "
+                f"one class ({_plain_value(state.classes[0])!r})"
+            )
         check_classification_targets(y[state.labeled])
         if state.labeled.all():
             warnings.warn("y contains no unlabeled samples", UserWarning, stacklevel=3)

@@ -93,8 +93,9 @@ class RoundResult:
     fitted_on: RoundState = field(repr=False)
 
 
-def initial_state(y, classes=None) -> RoundState:
-    """Round 0: the given labels, ``-1`` marking unlabeled rows."""
+def initial_state(y, classes=None, min_classes: int = 2) -> RoundState:
+    """Round 0: the given labels, ``-1`` marking unlabeled rows. ``min_classes=1`` accepts
+    a single labeled class, as scikit-learn's ``SelfTrainingClassifier`` does."""
     y = np.asarray(y)
     labeled = ~is_unlabeled(y)
     if not labeled.any():
@@ -103,7 +104,7 @@ def initial_state(y, classes=None) -> RoundState:
         )
     seen = np.unique(y[labeled])
     classes = seen if classes is None else np.asarray(classes)
-    if len(seen) < 2:
+    if len(seen) < min_classes:
         raise ValueError(
             f"y has labels of only one class ({_plain_value(seen[0])!r}): self-training needs "
             "at least two labeled classes"

@@ -11,8 +11,7 @@ def test_defaults_without_a_file():
     config = load_config()
     assert config == PipelineConfig()
     assert 0 < config.masking.labeled_fraction <= 1
-    assert config.self_training.base_estimator in {
-        "random_forest", "hist_gradient_boosting", "logistic_regression", "svc", "knn"}
+    assert config.self_training.base_estimator == "auto"  # chosen by evidence (issue 11)
 
 
 def test_file_values_override_defaults_and_keep_the_rest(tmp_path):

@@ -1,9 +1,16 @@
-"""Every bad argument raises a ValueError whose message names the argument and the value."""
+"""Every bad argument raises a ValueError whose message names the argument and the value.
+
+Where scikit-learn's SelfTrainingClassifier behaves otherwise for its own arguments, its
+behaviour wins (drop-in): a k_best beyond the pool warns, a single labeled class is
+self-trained, an estimator without predict_proba is an AttributeError.
+"""
 
 import numpy as np
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.semi_supervised import SelfTrainingClassifier as SklearnSelfTraining
 from sklearn.svm import SVC
 
 from selftrain import SelfTrainingClassifier
@@ -38,12 +45,15 @@ def test_bad_parameter_names_argument_and_value(three_class, name, value):
     assert name in str(info.value)
 
 
-def test_k_best_larger_than_pool_names_k_best_and_pool_size(three_class):
+def test_k_best_larger_than_pool_warns_naming_k_best_and_pool_size(three_class):
+    # was a ValueError; scikit-learn warns and labels the whole pool in round 1, so do we
     X, _, y = three_class
     pool = int((y == -1).sum())
     clf = SelfTrainingClassifier(LogisticRegression(), criterion="k_best", k_best=pool + 1)
-    with pytest.raises(ValueError, match=rf"k_best={pool + 1} .*\({pool} rows\)"):
+    with pytest.warns(UserWarning, match=rf"k_best is larger .*k_best={pool + 1}, {pool} unl"):
         clf.fit(X, y)
+    assert clf.termination_condition_ == "all_labeled"
+    assert clf.n_iter_ == 1
 
 
 def test_no_labeled_rows_names_y(three_class):
@@ -52,19 +62,30 @@ def test_no_labeled_rows_names_y(three_class):
         SelfTrainingClassifier(LogisticRegression()).fit(X, np.full(300, -1))
 
 
-def test_single_labeled_class_names_y_and_the_class(three_class):
+def test_single_labeled_class_is_self_trained_like_sklearn(three_class):
+    # was a ValueError; scikit-learn self-trains it (every pseudo-label is that class)
     X, _, y = three_class
     one = np.where(y == -1, -1, 2)
-    with pytest.raises(ValueError, match=r"y has labels of only one class \(2\)"):
-        SelfTrainingClassifier(LogisticRegression()).fit(X, one)
+    ours = SelfTrainingClassifier(KNeighborsClassifier()).fit(X, one)
+    theirs = SklearnSelfTraining(KNeighborsClassifier()).fit(X, one)
+    assert ours.termination_condition_ == theirs.termination_condition_ == "all_labeled"
+    np.testing.assert_array_equal(ours.transduction_, theirs.transduction_)
+    np.testing.assert_array_equal(ours.labeled_iter_, theirs.labeled_iter_)
+    np.testing.assert_array_equal(ours.predict(X), np.full(len(X), 2))
 
 
-def test_single_string_class_is_named_plainly(three_class):
+@pytest.mark.parametrize(("name", "value"), [("stopping", "holdout"), ("stopping", "cv"),
+                                           ("calibration", "sigmoid")])
+def test_single_string_class_with_an_option_needing_two_names_it_and_the_class(
+    three_class, name, value
+):
     X, _, y = three_class
     one = np.full(len(y), "cat", dtype=object)
     one[y == -1] = -1
-    with pytest.raises(ValueError, match=r"only one class \('cat'\)"):
-        SelfTrainingClassifier(LogisticRegression()).fit(X, one)
+    clf = SelfTrainingClassifier(KNeighborsClassifier(), **{name: value})
+    expected = rf"{name}='{value}' needs .* only one class \('cat'\)"
+    with pytest.raises(ValueError, match=expected):
+        clf.fit(X, one)
 
 
 def test_x_and_y_of_different_lengths_name_both_lengths(three_class):
@@ -103,8 +124,11 @@ def test_missing_estimator_is_named(three_class):
 
 
 def test_estimator_without_predict_proba_asks_for_calibration(three_class):
+    # an AttributeError (was ValueError), as scikit-learn raises; still checked before any fit
     X, _, y = three_class
-    with pytest.raises(ValueError, match=r"estimator=SVC has no predict_proba.*calibration"):
+    with pytest.raises(
+        AttributeError, match=r"estimator=SVC has no attribute 'predict_proba'.*calibration"
+    ):
         SelfTrainingClassifier(SVC()).fit(X, y)
 
 

@@ -62,16 +62,39 @@ def test_recommended_classifier_is_the_default_settings():
     assert clf.criterion == defaults.criterion and clf.balanced == defaults.balanced
     assert clf.teacher == defaults.teacher and clf.max_iter == defaults.max_rounds
     assert clf.stopping == defaults.stopping == "cv"  # the guard is part of the recommendation
-    assert type(clf.estimator).__name__ == "RandomForestClassifier"
+    assert type(clf.estimator).__name__ == type(make_estimator("auto")).__name__
+    assert type(clf.estimator).__name__ == "AutoClassifier"
+    assert clf.n_jobs == defaults.n_jobs
 
 
 def test_recommended_classifier_fits_digits_with_few_labels():
     X, y = load_digits(return_X_y=True)
     X, y = X[:500], y[:500]
     y_semi = np.where(np.random.RandomState(0).rand(500) < 0.8, -1, y)
-    clf = recommended_classifier(random_state=0).set_params(max_iter=2,
-                                                            estimator__n_estimators=30)
+    clf = recommended_classifier("random_forest", random_state=0).set_params(
+        max_iter=2, estimator__n_estimators=30)
     clf.fit(X, y_semi)
     assert clf.n_iter_ >= 1
     pseudo = clf.labeled_iter_ > 0
     assert np.mean(clf.transduction_[pseudo] == y[pseudo]) > 0.85
+
+
+def test_auto_chooses_by_cross_validation_on_the_labeled_rows_and_records_it():
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:600], y[:600]
+    y_semi = np.where(np.random.RandomState(0).rand(600) < 0.8, -1, y)
+    clf = recommended_classifier(random_state=0).set_params(max_iter=1, stopping=None)
+    clf.fit(X, y_semi)
+    choice = clf.estimator_choice_
+    scores = {k: v for k, v in choice["cv_accuracy"].items() if v is not None}
+    assert set(choice["cv_accuracy"]) == set(ESTIMATOR_NAMES)
+    assert choice["chosen"] == max(scores, key=scores.get)  # the best, not the first
+    assert clf.history_[0]["estimator_choice"] == choice
+    inner = clf.estimator_
+    assert type(inner).__name__ == type(make_estimator(choice["chosen"])).__name__
+
+
+def test_auto_with_a_class_of_one_label_takes_the_forest():
+    X, y = load_digits(return_X_y=True)
+    assert np.bincount(y[:12]).min() == 1  # digits 2..9 have one label each
+    assert make_estimator("auto", 0).choose(X[:12], y[:12]) == ("random_forest", {})
