@@ -108,45 +108,52 @@ def self_train(state: RoundState, step: Step, *, limit: int | None, max_iter: in
 
 def cv_guard(state: RoundState, X, base, policy: SelectionPolicy, *, cv: int,
              max_iter: int | None, random_state=None, n_jobs=None,
-             teacher: GraphTeacher | None = None) -> dict | None:
+             teacher: GraphTeacher | None = None, fallback=None) -> dict:
     """Does self-training beat the labeled-only model on labels it never saw?
 
     Per fold of the labeled rows: self-train without the fold's rows, to the end as the
-    main loop will, scoring every round on them. Pooled over folds, the rows that round 0
-    gets right and the last round wrong (``harmed``) against the reverse (``helped``) give
-    the verdict: self-training is adopted only when it helped beyond noise (corrected
-    McNemar z of helped over harmed > ``HELP_Z``); otherwise the fit keeps round 0.
-    Folds run in parallel (``n_jobs``) on one shared kNN graph. ``None`` (and a warning)
-    when a class has a single label."""
+    main loop will, scoring every round on them. Pooled over folds, the rows that the
+    labeled-only model (``fallback``, or else round 0) gets right and the last round wrong
+    (``harmed``) against the reverse (``helped``) give the verdict: self-training is adopted
+    only when it helped beyond noise (corrected McNemar z of helped over harmed >
+    ``HELP_Z``); otherwise the fit keeps the labeled-only model. Folds run in parallel
+    (``n_jobs``) on one shared kNN graph. With a class of a single label there is no
+    evidence at all: the labeled-only model is kept, with a warning."""
     labeled = np.flatnonzero(state.labeled)
     counts = np.bincount(state.y[labeled], minlength=len(state.classes))
     if counts.min() < 2:
         rare = np.asarray(state.classes, dtype=object)[int(counts.argmin())]
         warnings.warn(
             f"stopping='cv' needs at least 2 labeled rows in every class; class {rare!r} "
-            f"has {counts.min()}: self-training to the end unchecked", UserWarning,
-            stacklevel=3)
-        return None
+            f"has {counts.min()}: no evidence for self-training, the labeled-only model is "
+            "kept", UserWarning, stacklevel=3)
+        return {"curve": [], "baseline_accuracy": None, "final_accuracy": None,
+                "harmed_rows": 0, "helped_rows": 0, "z": 0.0, "z_help": 0.0,
+                "fallback": True, "checked": False}
     folds = StratifiedKFold(min(cv, int(counts.min())), shuffle=True, random_state=random_state)
     splits = [labeled[test] for _, test in folds.split(labeled, state.y[labeled])]
     hits = Parallel(n_jobs=n_jobs)(
-        delayed(_fold_hits)(state, X, rows, base, policy, teacher, max_iter) for rows in splits)
-    longest = max(len(h) for h in hits)  # a fold that ended early keeps its last score
+        delayed(_fold_hits)(state, X, rows, base, policy, teacher, max_iter, fallback)
+        for rows in splits)
+    rounds = [fold_rounds for fold_rounds, _ in hits]
+    longest = max(len(h) for h in rounds)  # a fold that ended early keeps its last score
     curve = np.sum([np.pad([h.sum() for h in fold], (0, longest - len(fold)), mode="edge")
-                    for fold in hits], axis=0)
-    first = np.concatenate([fold[0] for fold in hits])
-    last = np.concatenate([fold[-1] for fold in hits])
+                    for fold in rounds], axis=0)
+    first = np.concatenate([alone if alone is not None else fold[0] for fold, alone in hits])
+    last = np.concatenate([fold[-1] for fold in rounds])
     harmed, helped = int((first & ~last).sum()), int((~first & last).sum())
     z_help = mcnemar_z(helped, harmed)
     return {"curve": [float(v) for v in curve / labeled.size],
             "baseline_accuracy": float(first.mean()), "final_accuracy": float(last.mean()),
             "harmed_rows": harmed, "helped_rows": helped, "z": -z_help, "z_help": z_help,
-            "fallback": not z_help > HELP_Z}
+            "fallback": not z_help > HELP_Z, "checked": True}
 
 
 def _fold_hits(state: RoundState, X, rows: np.ndarray, base, policy: SelectionPolicy,
-               teacher: GraphTeacher | None, max_iter: int | None) -> list[np.ndarray]:
-    """Which of the fold's ``rows`` each round's model got right, self-training on the rest."""
+               teacher: GraphTeacher | None, max_iter: int | None,
+               fallback=None) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """Which of the fold's ``rows`` each round's model got right, self-training on the
+    rest; and which the ``fallback`` estimator, fitted on the fold's labels, got right."""
     keep = np.setdiff1d(np.arange(len(state.y)), rows)
     X_keep, X_rows, truth = X[safe_mask(X, keep)], X[safe_mask(X, rows)], state.labels[rows]
     fold = initial_state(state.labels[keep], classes=state.classes)
@@ -159,4 +166,7 @@ def _fold_hits(state: RoundState, X, rows: np.ndarray, base, policy: SelectionPo
 
     self_train(fold, in_memory_step(X_keep, base, policy, view), limit=max_iter,
                max_iter=max_iter, score=score)
-    return hits
+    alone = None
+    if fallback is not None:
+        alone = fit_state(fold, X_keep, fallback).predict(X_rows) == truth
+    return hits, alone

@@ -112,7 +112,7 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         X, y, state = self._validate_input(X, y, raw=preprocessor is not None)
         if preprocessor is not None:  # unsupervised: fitted once, on every row
             X = np.asarray(preprocessor.fit_transform(X), dtype=np.float64)
-        base, self.estimator_choice_ = resolve_base(base, X, state)
+        base, fallback, self.estimator_choice_ = resolve_base(base, X, state)
         state, X_work, held = self._carve_holdout(X, y, state)
         policy = self.selection_policy(int((~state.labeled).sum()), n_rows=len(state.y))
         teacher = GraphTeacher(X_work) if policy.teacher else None
@@ -120,20 +120,24 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         self.cv_check_ = check = cv_guard(
             state, X_work, base, policy, cv=self.cv, max_iter=self.max_iter,
             random_state=self.random_state, n_jobs=self.n_jobs, teacher=teacher,
+            fallback=fallback,
         ) if self.stopping == "cv" else None
-        step = self._step(X_work, base, policy, teacher)
         on_round = self.callback
         if on_round is not None and preprocessor is not None:  # callbacks see raw-record models
             on_round = lambda s, m, r: self.callback(s, with_preprocessor(preprocessor, m), r)  # noqa: E731
-        if check is not None:  # self-train to the end, or keep round 0 unless it helps
+        if check is not None:  # self-train to the end, or keep the labeled-only model
+            kept = fallback if check["fallback"] and fallback is not None else base
+            curve = check["curve"] or [None]
             rounds, last = self_train(
-                state, step, limit=0 if check["fallback"] else self.max_iter,
+                state, self._step(X_work, kept, policy, teacher),
+                limit=0 if check["fallback"] else self.max_iter,
                 max_iter=self.max_iter, on_round=on_round,
-                score=lambda s, _: check["curve"][min(s.round, len(check["curve"]) - 1)])
+                score=lambda s, _: curve[min(s.round, len(curve) - 1)])
         else:
             holdout = None if held is None else (X[safe_mask(X, held)], y[held])
             score = None if holdout is None else (
                 lambda _, model: float(accuracy_score(holdout[1], model.predict(holdout[0]))))
+            step = self._step(X_work, base, policy, teacher)
             rounds, last = self_train(state, step, limit=self.max_iter, max_iter=self.max_iter,
                                       score=score, on_round=on_round,
                                       patience=self.patience if holdout is not None else None)

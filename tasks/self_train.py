@@ -52,15 +52,17 @@ def guard_rounds(data: PreparedData, config: PipelineConfig) -> dict:
     ``stopping="cv"``, the guard's verdict: may self-training run at all?"""
     X, state = data.workspace.load("X_train"), _load_state(data, 0)
     clf = build_classifier(config.self_training, config.seed)
-    base, choice = resolve_base(clf.round_estimator(), X, state)
-    name = choice["chosen"] if choice else config.self_training.base_estimator
+    base, fallback, choice = resolve_base(clf.round_estimator(), X, state)
+    trainer = choice["self_trainer"] if choice else config.self_training.base_estimator
     policy = clf.selection_policy(int((~state.labeled).sum()), n_rows=len(state.y))
     teacher = _teacher(data, policy, X)
     check = None
     if config.self_training.stopping == "cv":
         check = cv_guard(state, X, base, policy, cv=clf.cv, max_iter=clf.max_iter,
-                         random_state=config.seed, n_jobs=clf.n_jobs, teacher=teacher)
-    return {"base_estimator": name, "estimator_choice": choice, "cv_check": check}
+                         random_state=config.seed, n_jobs=clf.n_jobs, teacher=teacher,
+                         fallback=fallback)
+    kept = choice["chosen"] if choice and check is not None and check["fallback"] else trainer
+    return {"base_estimator": kept, "estimator_choice": choice, "cv_check": check}
 
 
 @task(name="self-train-round", task_run_name="round-{round_}", **CHECKPOINT)

@@ -8,7 +8,7 @@ from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
-from selftrain import SelfTrainingClassifier, mask_labels
+from selftrain import SelfTrainingClassifier, make_estimator, mask_labels
 from selftrain.driver import HELP_Z
 
 GUARDED = {"criterion": "k_best", "k_best": 0.1, "max_iter": 10, "balanced": True,
@@ -93,3 +93,30 @@ def test_guard_scores_every_labeled_row_once_with_models_that_never_saw_it(harmf
     n_labeled = int((y != -1).sum())
     assert all(v * n_labeled == pytest.approx(round(v * n_labeled))
                for v in clf.cv_check_["curve"])  # pooled over every labeled row
+
+
+def test_auto_keeps_the_best_labeled_only_model_when_self_training_has_not_proven_itself(
+        harmful):
+    from selftrain import recommended_classifier
+
+    X, y = harmful
+    clf = recommended_classifier(random_state=0).set_params(max_iter=3).fit(X, y)
+    choice, check = clf.estimator_choice_, clf.cv_check_
+    assert check["fallback"] and check["checked"]
+    chosen = make_estimator(choice["chosen"], 0)
+    labeled = y != -1
+    expected = clone(chosen).fit(X[labeled], y[labeled])
+    assert type(clf.estimator_).__name__ == type(chosen).__name__
+    np.testing.assert_array_equal(clf.predict_proba(X), expected.predict_proba(X))
+
+
+def test_a_class_with_one_label_keeps_the_labeled_only_model(harmful):
+    X, y = harmful
+    y = y.copy()
+    rare = np.flatnonzero(y == 2)
+    y[rare[1:]] = -1  # class 2 keeps a single label: no fold can judge self-training
+    forest = RandomForestClassifier(n_estimators=10, random_state=0)
+    with pytest.warns(UserWarning, match="no evidence for self-training"):
+        clf = SelfTrainingClassifier(forest, **GUARDED).fit(X, y)
+    assert clf.cv_check_["fallback"] and not clf.cv_check_["checked"]
+    assert clf.n_iter_ == 0 and (clf.labeled_iter_ <= 0).all()

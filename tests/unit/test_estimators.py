@@ -90,8 +90,9 @@ def test_auto_chooses_by_cross_validation_on_the_labeled_rows_and_records_it():
     assert set(choice["cv_accuracy"]) == set(ESTIMATOR_NAMES)
     assert choice["chosen"] == max(scores, key=scores.get)  # the best, not the first
     assert clf.history_[0]["estimator_choice"] == choice
-    inner = clf.estimator_
-    assert type(inner).__name__ == type(make_estimator(choice["chosen"])).__name__
+    # unguarded, the forest self-trains (the chosen model is the guard's fallback)
+    assert choice["self_trainer"] == "random_forest"
+    assert type(clf.estimator_).__name__ == "RandomForestClassifier"
 
 
 def test_auto_with_a_class_of_one_label_takes_the_forest():
