@@ -63,7 +63,7 @@ METHODS: dict[str, tuple[str, Callable[[int], object]]] = {
     "baseline": ("labeled", lambda seed: make_estimator("random_forest", seed)),
     "sklearn_st": ("semi", _sklearn_st),
     "label_spreading": ("semi", _label_spreading),
-    "recommended": ("semi", lambda seed: recommended_classifier("random_forest", seed)),
+    "recommended": ("semi", lambda seed: recommended_classifier(random_state=seed)),
     "oracle": ("full", lambda seed: make_estimator("random_forest", seed)),
 }
 EXTRA_METHODS: dict[str, tuple[str, Callable[[int], object]]] = {
