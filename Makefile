@@ -14,7 +14,7 @@ export PREFECT_SERVER_LOGGING_LEVEL := CRITICAL
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint bench serve server deploy browser
+.PHONY: help install run test test-fast lint bench serve server deploy browser
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,8 +34,11 @@ run: install ## run the main job: the training pipeline on the default table (di
 lint: install ## ruff
 	$(BIN)/ruff check .
 
-test: install lint browser ## lint, then run the whole test suite
-	$(BIN)/pytest
+test: install lint browser ## lint, then run the whole test suite (prints the 15 slowest)
+	$(BIN)/pytest --durations=15
+
+test-fast: install ## unit + data + model tests, the edit loop (under 2 minutes)
+	$(BIN)/pytest tests/unit tests/data tests/model -m "not slow" -q
 
 bench: install ## accuracy and speed benchmarks (tables on stdout, JSON in benchmarks/results/)
 	$(BIN)/python -m benchmarks.accuracy

@@ -20,13 +20,12 @@ from selftrain.config import load_config
 from selftrain.datasets import digits_frame
 from selftrain.schema import load_model
 
-FAST: list[str] = []  # the defaults: what `make run` does
-
 
 def _run(overrides: list[str]) -> dict:
+    """The training flow in this process, on params.yaml's defaults plus ``overrides``."""
     from flows.train import train_pipeline
 
-    return train_pipeline(load_config(None, FAST + overrides))
+    return train_pipeline(load_config(None, overrides))
 
 
 def _store_tags(name: str = "selftrain-classifier") -> list[str]:
@@ -71,14 +70,102 @@ def test_gate_rejects_a_candidate_and_keeps_it_as_candidate(prefect_api, workspa
     assert (Path(summary["destination"]) / "report.json").exists()
 
 
+def _tree(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` with its bytes: the store, compared before and after."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def _fail_writing_the_model(monkeypatch, store: Path) -> None:
+    """The model file is written into BentoML's temporary entry, then the disk fills up."""
+    import tasks.package
+
+    real = tasks.package.save_model
+
+    def save_then_fail(directory, model, schema):
+        real(directory, model, schema)
+        raise OSError(28, "No space left on device (injected while writing the model)")
+
+    monkeypatch.setattr(tasks.package, "save_model", save_then_fail)
+
+
+def _fail_copying_into_the_store(monkeypatch, store: Path) -> None:
+    """BentoML's copy of the finished entry into the store stops after one file."""
+    import shutil
+
+    real = shutil.copytree
+
+    def copy_one_file_then_fail(src, dst, *args, **kwargs):
+        if not Path(dst).resolve().is_relative_to(store.resolve()):
+            return real(src, dst, *args, **kwargs)
+        first = sorted(p for p in Path(src).iterdir() if p.is_file())[0]
+        shutil.copy2(first, Path(dst) / first.name)
+        raise OSError(28, "No space left on device (injected while copying into the store)")
+
+    monkeypatch.setattr(shutil, "copytree", copy_one_file_then_fail)
+
+
+QUICK_PROMOTE = ["self_training.max_rounds=2", "self_training.teacher=null",
+                 "gate.min_accuracy=0", "gate.min_gain=-1", "gate.max_regression=1"]
+INJECTIONS = pytest.mark.parametrize(
+    "inject", [_fail_writing_the_model, _fail_copying_into_the_store],
+    ids=["writing-the-model", "copying-into-the-store"])
+
+
 @pytest.mark.slow
-def test_failed_packaging_leaves_the_store_unchanged(prefect_api, workspace):
-    _run([])
-    before = _store_tags()
-    with pytest.raises(Exception, match="(?i)tag|name"):
-        _run(["serving.model_name=Not A Valid Tag!"])
-    assert _store_tags() == before
-    assert json.loads(Path("metrics/metrics.json").read_text())["promoted"] is True
+@INJECTIONS
+def test_failed_packaging_leaves_the_store_unchanged(prefect_api, workspace, monkeypatch,
+                                                     inject):
+    """A failure inside packaging, in-process: the store, the metrics and the run ledger
+    are as they were; no new entry, no half-copied one."""
+    from tasks.ledger import LEDGER
+
+    store = Path(os.environ["BENTOML_HOME"]) / "models"
+    first = _run(QUICK_PROMOTE)  # a champion in the store
+    assert first["promoted"] is True, first["gate_reasons"]
+    before = _tree(store)
+    metrics_before, ledger_before = Path("metrics/metrics.json").read_bytes(), LEDGER.read_bytes()
+
+    with monkeypatch.context() as patch:
+        inject(patch, store)
+        # Another configuration, so the run is not skipped as unchanged; its gate passes,
+        # so the failure happens in packaging, the last step of the promotion.
+        with pytest.raises(OSError, match="injected"):
+            _run([*QUICK_PROMOTE, "self_training.max_rounds=3"])
+
+    assert _tree(store) == before  # `latest` unmoved too
+    assert bentoml.models.get("selftrain-classifier:latest").tag == (
+        bentoml.models.get(first["destination"]).tag)
+    # The failed run is not recorded: no metrics, and a rerun would train again.
+    assert Path("metrics/metrics.json").read_bytes() == metrics_before
+    assert LEDGER.read_bytes() == ledger_before
+
+
+@pytest.mark.slow
+@INJECTIONS
+def test_failed_packaging_leaves_no_staging_directory(prefect_api, workspace, monkeypatch,
+                                                      inject):
+    import gc
+    import tempfile
+
+    store = Path(os.environ["BENTOML_HOME"]) / "models"
+    made: list[str] = []
+    real_mkdtemp = tempfile.mkdtemp
+
+    def recording_mkdtemp(*args, **kwargs):
+        made.append(real_mkdtemp(*args, **kwargs))
+        return made[-1]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tempfile, "mkdtemp", recording_mkdtemp)  # BentoML stages entries here
+        inject(patch, store)
+        with pytest.raises(OSError, match="injected"):
+            _run(QUICK_PROMOTE)
+    gc.collect()
+    staged = [Path(p) for p in made if Path(p).name.startswith("bentoml-model-")]
+    if not staged:  # not an AssertionError: the xfail must not hide this
+        pytest.fail("packaging never staged an entry: the injection missed its target")
+    assert not [p for p in staged if p.exists()], "BentoML's staging directory was left"
 
 
 def _cli_env(prefect_api: str, workspace: Path) -> dict:

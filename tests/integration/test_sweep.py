@@ -15,6 +15,9 @@ from selftrain.config import ConfigError, load_config
 GRID = {"base_estimators": ["logistic_regression", "knn"], "thresholds": [0.8, 0.95],
         "labeled_fractions": [0.1]}
 FAST = ["self_training.max_rounds=3", "self_training.teacher=null"]
+# Gates whose outcome is known before the run: every check passes / one check cannot pass.
+ALWAYS_PROMOTE = ["gate.min_accuracy=0", "gate.min_gain=-1", "gate.max_regression=1"]
+NEVER_PROMOTE = ["gate.min_gain=1"]  # accuracy >= baseline + 1: impossible below 100%
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +36,7 @@ def test_sweep_reports_every_candidate_and_promotes_the_best_by_validation(
     from flows.sweep import run_sweep
 
     address, worker_pids = cluster
-    summary = run_sweep(load_config(None, FAST), GRID, address=address)
+    summary = run_sweep(load_config(None, FAST + ALWAYS_PROMOTE), GRID, address=address)
 
     rows = summary["candidates"]
     assert [r["name"] for r in rows] == ["logistic_regression-t0.8-f0.1",
@@ -46,15 +49,13 @@ def test_sweep_reports_every_candidate_and_promotes_the_best_by_validation(
     best = max(rows, key=lambda r: r["metrics"]["val_accuracy"])
     assert summary["best"] == best["name"]
 
-    if summary["promoted"]:
-        entry = bentoml.models.get(summary["destination"])
-        chosen = entry.info.metadata["config"]["self_training"]
-        assert (chosen["base_estimator"], chosen["threshold"]) == (
-            best["base_estimator"], best["threshold"])
-        assert entry.info.metadata["test_accuracy"] == best["metrics"]["test_accuracy"]
-    else:
-        assert any(r.startswith("FAIL") for r in summary["gate_reasons"])
-        assert (Path(summary["destination"]) / "report.json").exists()
+    assert summary["promoted"] is True, summary["gate_reasons"]
+    assert not any(r.startswith("FAIL") for r in summary["gate_reasons"])
+    entry = bentoml.models.get(summary["destination"])  # the best one went to the store
+    chosen = entry.info.metadata["config"]["self_training"]
+    assert (chosen["base_estimator"], chosen["threshold"]) == (
+        best["base_estimator"], best["threshold"])
+    assert entry.info.metadata["test_accuracy"] == best["metrics"]["test_accuracy"]
 
     report = json.loads(Path("metrics/sweep.json").read_text())
     assert [c["name"] for c in report["candidates"]] == [r["name"] for r in rows]
@@ -72,9 +73,12 @@ def test_train_pipeline_runs_with_a_dask_task_runner(prefect_api, workspace, clu
     from flows.train import train_pipeline
 
     flow = train_pipeline.with_options(task_runner=DaskTaskRunner(address=cluster[0]))
-    summary = flow(load_config(None, FAST + ["self_training.base_estimator=knn"]))
+    summary = flow(load_config(None, FAST + NEVER_PROMOTE + ["self_training.base_estimator=knn"]))
     assert summary["n_rounds"] >= 2
-    assert json.loads(Path("metrics/metrics.json").read_text())["promoted"] == summary["promoted"]
+    assert summary["promoted"] is False
+    assert any(r.startswith("FAIL") and "min_gain" in r for r in summary["gate_reasons"])
+    assert (Path(summary["destination"]) / "report.json").exists()  # kept as a candidate
+    assert json.loads(Path("metrics/metrics.json").read_text())["promoted"] is False
 
 
 def test_sweep_refuses_a_bad_grid_before_any_work():

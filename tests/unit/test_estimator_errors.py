@@ -147,16 +147,19 @@ def test_holdout_too_small_names_stopping_and_fraction(three_class):
         clf.fit(X, y)
 
 
-def test_cv_with_a_class_of_one_label_warns_naming_the_class_and_trains_on(three_class):
+def test_cv_with_a_class_of_one_label_warns_naming_the_class_and_keeps_labeled_only(
+        three_class):
+    # was: self-trains to the end unchecked; with the burden of proof on self-training
+    # (issue 11), no evidence means the labeled-only model
     X, y_true, y = three_class
     y = y.copy()
     y[(y == 2)] = -1
     y[np.flatnonzero(y_true == 2)[0]] = 2
     clf = SelfTrainingClassifier(LogisticRegression(), stopping="cv", random_state=0)
-    with pytest.warns(UserWarning, match=r"stopping='cv' needs .*; class 2 has 1"):
+    with pytest.warns(UserWarning, match=r"stopping='cv' needs .*; class 2 has 1.*labeled-only"):
         clf.fit(X, y)
-    assert clf.cv_check_ is None
-    assert clf.n_iter_ > 0 and clf.best_iter_ == len(clf.history_) - 1
+    assert clf.cv_check_["fallback"] and not clf.cv_check_["checked"]
+    assert clf.n_iter_ == 0 and clf.best_iter_ == len(clf.history_) - 1 == 0
 
 
 def test_predict_with_wrong_feature_count_names_the_counts(three_class):
