@@ -64,7 +64,7 @@ def promote(seed: int) -> tuple[np.ndarray, str]:
     meta = {"classes": schema.classes, "feature_names": FEATURES}
     labels = {"stage": "production", "run": f"bench-{seed}"}
     with bentoml.models.create("selftrain-classifier", labels=labels, metadata=meta) as bm:
-        save_model(bm.path, model, schema)
+        bm.info.metadata["integrity"] = save_model(bm.path, model, schema)
     return X.astype(np.float64), str(bm.tag)
 
 

@@ -83,7 +83,7 @@ def make_model():
     with bentoml.models.create(
         "selftrain-classifier", labels={"stage": "production"}, metadata=meta
     ) as bm:
-        save_model(bm.path, model, schema)
+        bm.info.metadata["integrity"] = save_model(bm.path, model, schema)
     return model, X.astype(np.float64), bentoml.models.get(bm.tag).path
 
 

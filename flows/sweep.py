@@ -99,8 +99,8 @@ def train_candidate(name: str, data: PreparedData, config: PipelineConfig, out_d
     model_dir = Path(out_dir) / "model"
     model = data.served_model(round_model(data, config, chosen, verdict["base_estimator"]),
                               config)
-    save_model(model_dir, model, data.schema)
-    return {"metrics": metrics, "model_dir": str(model_dir),
+    record = save_model(model_dir, model, data.schema)
+    return {"metrics": metrics, "model_dir": str(model_dir), "integrity": record,
             "seconds": time.perf_counter() - start, "pid": os.getpid()}
 
 
@@ -141,15 +141,15 @@ def collect_candidate(name: str, future, config: PipelineConfig) -> dict:
         result = future.result()
     except Exception as exc:  # one broken candidate must not sink the sweep
         return row | {"error": f"{type(exc).__name__}: {exc}"}
-    return row | {key: result[key] for key in ("metrics", "model_dir", "seconds", "pid")} | {
-        "error": None}
+    keys = ("metrics", "model_dir", "integrity", "seconds", "pid")
+    return row | {key: result[key] for key in keys} | {"error": None}
 
 
 def promote_best(data: PreparedData, config: PipelineConfig, best: dict,
                  fingerprint: str) -> dict:
     """The same gate and packaging as ``train_pipeline``, for the chosen candidate only."""
     metrics, lineage = best["metrics"], collect_lineage(config, fingerprint, None)
-    model, _ = load_model(best["model_dir"])
+    model, _ = load_model(best["model_dir"], best["integrity"], f"candidate {best['name']}")
     return promote_candidate(model, data, config, metrics, lineage)
 
 

@@ -13,6 +13,8 @@ import joblib
 import numpy as np
 from pydantic import BaseModel
 
+from selftrain.integrity import sign_artifacts, verify_artifacts
+
 MODEL_FILE = "model.joblib"
 SCHEMA_FILE = "schema.json"
 
@@ -65,15 +67,22 @@ class FeatureSchema(BaseModel):
         return out
 
 
-def save_model(directory: str | Path, model, schema: FeatureSchema) -> None:
+def save_model(directory: str | Path, model, schema: FeatureSchema) -> dict:
+    """Write the model and its schema; return the signed integrity record of both files
+    (``selftrain.integrity``), which the caller stores apart from them."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, directory / MODEL_FILE)
     (directory / SCHEMA_FILE).write_text(schema.model_dump_json(indent=2))
+    return sign_artifacts(directory, [MODEL_FILE, SCHEMA_FILE])
 
 
-def load_model(directory: str | Path):
-    """(model, FeatureSchema) from a directory written by ``save_model``."""
+def load_model(directory: str | Path, record: dict | None = None, what: str | None = None):
+    """(model, FeatureSchema) from a directory written by ``save_model``. With ``record``
+    (the one ``save_model`` returned), the files are verified before anything is unpickled
+    and ``IntegrityError`` names ``what`` when they do not verify."""
     directory = Path(directory)
+    if record is not None or what is not None:
+        verify_artifacts(directory, record, what or str(directory))
     schema = FeatureSchema.model_validate(json.loads((directory / SCHEMA_FILE).read_text()))
     return joblib.load(directory / MODEL_FILE), schema

@@ -7,6 +7,7 @@ server never starts without a model.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -22,8 +23,10 @@ from bentoml.exceptions import BentoMLException
 from selftrain import load_config
 from selftrain.columns import split_preprocessor
 from selftrain.config import ServingSettings
+from selftrain.integrity import RECORD_KEY, IntegrityError, verify_artifacts
 from selftrain.schema import FeatureSchema, load_model
 
+logger = logging.getLogger("selftrain.serving")
 TAG_ENV = "SELFTRAIN_MODEL_TAG"
 CONFIG_ENV = "SELFTRAIN_CONFIG"
 PRODUCTION_LABEL = ("stage", "production")
@@ -45,12 +48,17 @@ def resolve_model_tag(model_name: str, requested: str | None = None) -> str:
     if requested:
         tag = requested if ":" in requested else f"{model_name}:{requested}"
         try:
-            return str(bentoml.models.get(tag).tag)
+            model = bentoml.models.get(tag)
         except BentoMLException:
             raise NoPromotedModel(
                 f"model {tag!r} (from ${TAG_ENV}) is not in the BentoML model store "
                 f"at {_store_home()}"
             ) from None
+        try:
+            verify_artifacts(model.path, model.info.metadata.get(RECORD_KEY), f"model {tag}")
+        except IntegrityError as exc:
+            raise NoPromotedModel(str(exc)) from None
+        return str(model.tag)
     promoted = [m for m in _list_models(model_name) if _is_production(m)]
     if not promoted:
         raise NoPromotedModel(
@@ -58,7 +66,17 @@ def resolve_model_tag(model_name: str, requested: str | None = None) -> str:
             "run the training pipeline until a model passes the gate, or point "
             "BENTOML_HOME at the store that holds it"
         )
-    return str(max(promoted, key=lambda m: m.creation_time).tag)
+    for model in sorted(promoted, key=lambda m: m.creation_time, reverse=True):
+        try:
+            verify_artifacts(model.path, model.info.metadata.get(RECORD_KEY), f"model {model.tag}")
+        except IntegrityError as exc:
+            logger.error("%s; trying the next production model", exc)
+            continue
+        return str(model.tag)
+    raise NoPromotedModel(
+        f"no production model {model_name!r} in the BentoML model store at {_store_home()} "
+        "passes its integrity check (see the log); promote a model with this installation"
+    )
 
 
 def packed_model_tag(model_name: str) -> str | None:
@@ -114,7 +132,8 @@ class LoadedModel:
 
 def open_model(stored) -> LoadedModel:
     """Load a model-store entry written by the package task."""
-    estimator, schema = load_model(stored.path)
+    estimator, schema = load_model(stored.path, stored.info.metadata.get(RECORD_KEY),
+                                   f"model {stored.tag}")
     return LoadedModel(
         tag=str(stored.tag),
         estimator=estimator,

@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 
 import bentoml
 import numpy as np
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
 from selftrain.config import GateSettings
+from selftrain.integrity import RECORD_KEY, IntegrityError
 from selftrain.schema import load_model
 from tasks.mask import PreparedData
 
@@ -63,7 +64,12 @@ def score_champion(model_name: str, data: PreparedData) -> tuple[str | None, flo
         champion = bentoml.models.get(f"{model_name}:latest")
     except bentoml.exceptions.NotFound:
         return None, None
-    model, schema = load_model(champion.path)
+    try:
+        model, schema = load_model(champion.path, champion.info.metadata.get(RECORD_KEY),
+                                   f"champion {champion.tag}")
+    except IntegrityError as exc:
+        get_run_logger().warning("%s", exc)
+        return str(champion.tag), None
     if not schema.same_inputs(data.schema):
         return str(champion.tag), None
     ws = data.workspace  # the champion is a model of raw records: give it the raw test rows

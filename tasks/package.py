@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from prefect import task
 from prefect.cache_policies import NONE
 
 from selftrain.config import PipelineConfig
+from selftrain.integrity import RECORD_KEY
 from selftrain.schema import save_model
 from tasks.mask import PreparedData
 
@@ -25,12 +27,20 @@ def package_model(model, data: PreparedData, config: PipelineConfig, metrics: di
     store only when the block ends cleanly: a failure leaves the store as it was.
     """
     meta = model_metadata(data, config, metrics, lineage)
-    with bentoml.models.create(
-        config.serving.model_name,
-        labels={"stage": "production", "run": data.key},
-        metadata=meta,
-    ) as entry:
-        save_model(entry.path, model, data.schema)
+    entry = None
+    try:
+        with bentoml.models.create(
+            config.serving.model_name,
+            labels={"stage": "production", "run": data.key},
+            metadata=meta,
+        ) as entry:
+            entry.info.metadata[RECORD_KEY] = save_model(entry.path, model, data.schema)
+    except BaseException:
+        # BentoML removes its staging copy only when the failed entry is garbage collected,
+        # and Prefect keeps the exception (and so the entry) alive: remove it here
+        if entry is not None:
+            shutil.rmtree(entry.path, ignore_errors=True)
+        raise
     return str(entry.tag)
 
 
@@ -39,8 +49,9 @@ def keep_candidate(model, data: PreparedData, config: PipelineConfig, metrics: d
                    lineage: dict, candidates_dir: str, reasons: list[str]) -> str:
     """A rejected candidate is kept on disk with its report, never in the store."""
     target = Path(candidates_dir) / data.key
-    save_model(target, model, data.schema)
-    report = {"reasons": reasons, **model_metadata(data, config, metrics, lineage)}
+    record = save_model(target, model, data.schema)
+    report = {"reasons": reasons, **model_metadata(data, config, metrics, lineage),
+              RECORD_KEY: record}
     (target / "report.json").write_text(json.dumps(report, indent=2, default=str))
     return str(target)
 

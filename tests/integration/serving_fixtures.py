@@ -76,7 +76,7 @@ def _create_entry(model, name: str) -> str:
         "dtypes": schema.dtypes,
     }
     with bentoml.models.create(name, labels={"stage": "production"}, metadata=meta) as bm:
-        save_model(bm.path, model, schema)
+        bm.info.metadata["integrity"] = save_model(bm.path, model, schema)
     return str(bm.tag)
 
 

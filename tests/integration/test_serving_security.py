@@ -58,7 +58,7 @@ ENTRY_SCRIPT = textwrap.dedent(
     meta["classes"] = classes
     with bentoml.models.create("selftrain-classifier", labels={"stage": "production"},
                                metadata=meta) as entry:
-        save_model(entry.path, model, schema)
+        entry.info.metadata["integrity"] = save_model(entry.path, model, schema)
     print(entry.tag)
     """
 )

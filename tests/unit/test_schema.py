@@ -2,9 +2,11 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.linear_model import LogisticRegression
 
 from selftrain import SelfTrainingClassifier
+from selftrain.integrity import KEY_ENV, IntegrityError
 from selftrain.schema import MODEL_FILE, SCHEMA_FILE, FeatureSchema, load_model, save_model
 
 
@@ -33,3 +35,25 @@ def test_string_classes_survive_the_schema_file(tmp_path):
     schema = FeatureSchema(feature_names=["x"], dtypes=["float64"], classes=["cat", "dog"])
     save_model(tmp_path, {"any": "object"}, schema)
     assert load_model(tmp_path)[1].classes == ["cat", "dog"]
+
+
+def test_a_modified_model_file_is_refused_before_it_is_unpickled(tmp_path):
+    schema = FeatureSchema(feature_names=["x"], dtypes=["float64"], classes=[0, 1])
+    record = save_model(tmp_path, {"any": "object"}, schema)
+    assert load_model(tmp_path, record, "m")[1] == schema  # verifies, then loads
+    with open(tmp_path / MODEL_FILE, "ab") as fh:
+        fh.write(b"\x00")  # one byte appended after packaging
+    with pytest.raises(IntegrityError, match="model.joblib does not match its recorded SHA-256"):
+        load_model(tmp_path, record, "m")
+
+
+def test_a_record_signed_with_another_key_or_none_is_refused(tmp_path, monkeypatch):
+    schema = FeatureSchema(feature_names=["x"], dtypes=["float64"], classes=[0, 1])
+    monkeypatch.setenv(KEY_ENV, str(tmp_path / "other.key"))
+    foreign = save_model(tmp_path / "m", {"any": "object"}, schema)  # a record of its own
+    monkeypatch.setenv(KEY_ENV, str(tmp_path / "ours.key"))
+    with pytest.raises(IntegrityError, match="not signed by this installation's key"):
+        load_model(tmp_path / "m", foreign, "dropped")
+    with pytest.raises(IntegrityError, match="no integrity record"):
+        load_model(tmp_path / "m", None, "dropped")
+    assert (tmp_path / "ours.key").stat().st_mode & 0o777 == 0o600

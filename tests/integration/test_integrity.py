@@ -1,0 +1,44 @@
+"""A real ``bentoml serve`` never unpickles a model this installation did not sign: a
+tampered artifact and a dropped foreign entry are refused with one log line each, and the
+newest verified production model serves."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from serving_fixtures import (
+    digits_model,
+    free_port,
+    promote_model,
+    start_server,
+    stop_server,
+    wait_ready,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def test_server_skips_a_tampered_and_a_foreign_model_for_the_newest_verified_one(
+        tmp_path, monkeypatch):
+    home = tmp_path / "bentoml"
+    model, _ = digits_model(n_estimators=5)
+    good = promote_model(home, model)
+    tampered = promote_model(home, model)
+    with monkeypatch.context() as patch:  # another installation's key signs this one
+        patch.setenv("SELFTRAIN_SIGNING_KEY_FILE", str(tmp_path / "foreign.key"))
+        foreign = promote_model(home, model)
+    name, version = tampered.split(":")
+    with open(home / "models" / name / version / "model.joblib", "ab") as fh:
+        fh.write(b"\x00")  # edited in place after packaging
+    port, log = free_port(), tmp_path / "server.log"
+    proc = start_server(home, port, log, SELFTRAIN_RELOAD_SECONDS="0")
+    try:
+        wait_ready(proc, f"http://127.0.0.1:{port}", log)
+        meta = httpx.get(f"http://127.0.0.1:{port}/metadata", timeout=30).json()
+        assert meta["model_tag"] == good
+    finally:
+        stop_server(proc)
+    text = log.read_text()
+    assert f"model {foreign}: integrity record not signed by this installation's key" in text
+    assert f"model {tampered}: model.joblib does not match its recorded SHA-256" in text
+    assert "Traceback" not in text
