@@ -89,12 +89,13 @@ class ModelWatcher:
         self,
         model_name: str,
         interval: float,
-        current_tag: str,
+        current: LoadedModel,
         swap: Callable[[LoadedModel], None],
     ) -> None:
         self.model_name = model_name
         self.interval = interval
-        self.current_tag = current_tag
+        self.current_tag = current.tag
+        self.schema = current.schema  # the record every client of this server sends
         self.refused: set[str] = set()
         self._swap = swap
 
@@ -120,6 +121,12 @@ class ModelWatcher:
         except ReloadRefused as exc:
             self.refused.add(tag)
             logger.error("not reloading: %s; still serving %s", exc, self.current_tag)
+            return False
+        if not model.schema.same_inputs(self.schema) or model.schema.classes != self.schema.classes:
+            self.refused.add(tag)
+            logger.error("not reloading %s: it reads other columns or predicts other classes "
+                         "than %s (another problem's model); still serving %s", tag,
+                         self.current_tag, self.current_tag)
             return False
         previous, self.current_tag = self.current_tag, tag
         self._swap(model)

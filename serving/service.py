@@ -77,7 +77,7 @@ class SelftrainClassifier:
         """Follow newer production models (see serving.reload), unless pinned."""
         if RELOAD_SECONDS is None:
             return
-        watcher = ModelWatcher(SETTINGS.model_name, RELOAD_SECONDS, self.current.tag, self.swap)
+        watcher = ModelWatcher(SETTINGS.model_name, RELOAD_SECONDS, self.current.model, self.swap)
         self._watch = asyncio.get_running_loop().create_task(watcher.run())
 
     @bentoml.on_shutdown

@@ -11,7 +11,7 @@ from prefect.cache_policies import NONE
 
 from selftrain.config import GateSettings
 from selftrain.integrity import RECORD_KEY, IntegrityError
-from selftrain.schema import load_model
+from selftrain.schema import FeatureSchema, load_model
 from tasks.mask import PreparedData
 
 
@@ -30,14 +30,20 @@ def gate_candidate(metrics: dict, data: PreparedData, gate: GateSettings,
                    model_name: str) -> GateDecision:
     """Promote only if accurate enough, better than labeled-only, and not worse than the
     champion (scored on this run's test split) by more than ``max_regression``."""
-    champion_tag, champion_acc = score_champion(model_name, data)
+    champion_tag, champion_acc, mismatch = score_champion(model_name, data)
     return decide(metrics["test_accuracy"], metrics["baseline_accuracy"], champion_acc,
-                  champion_tag, gate)
+                  champion_tag, gate, mismatch)
 
 
 def decide(candidate: float, baseline: float, champion: float | None,
-           champion_tag: str | None, gate: GateSettings) -> GateDecision:
+           champion_tag: str | None, gate: GateSettings,
+           mismatch: str | None = None) -> GateDecision:
+    """The gate's verdict with one line per check; ``mismatch`` (the champion reads another
+    record: another problem) refuses the candidate outright."""
     reasons, ok = [], True
+    if mismatch is not None:
+        reasons.append(f"FAIL: {mismatch}")
+        ok = False
     checks = [
         (candidate >= gate.min_accuracy,
          f"accuracy {candidate:.4f} {'≥' if candidate >= gate.min_accuracy else '<'} "
@@ -46,11 +52,11 @@ def decide(candidate: float, baseline: float, champion: float | None,
          f"accuracy {candidate:.4f} vs labeled-only baseline {baseline:.4f} + gate.min_gain "
          f"{gate.min_gain:.4f}"),
     ]
-    if champion is not None:
+    if mismatch is None and champion is not None:
         checks.append((candidate >= champion - gate.max_regression - 1e-12,
                        f"accuracy {candidate:.4f} vs champion {champion_tag} {champion:.4f} - "
                        f"gate.max_regression {gate.max_regression:.4f}"))
-    else:
+    elif mismatch is None:
         reasons.append("no champion in the model store: first promotion")
     for passed, text in checks:
         ok &= passed
@@ -58,20 +64,36 @@ def decide(candidate: float, baseline: float, champion: float | None,
     return GateDecision(ok, reasons, candidate, baseline, champion, champion_tag)
 
 
-def score_champion(model_name: str, data: PreparedData) -> tuple[str | None, float | None]:
-    """The production model's accuracy on this run's test split, if it can read this table."""
+def score_champion(model_name: str, data: PreparedData
+                   ) -> tuple[str | None, float | None, str | None]:
+    """(champion's tag, its accuracy on this run's test split, why it cannot be compared):
+    a champion that reads other columns or predicts other classes belongs to another
+    problem, and the candidate must start its own model line instead of replacing it."""
     try:
         champion = bentoml.models.get(f"{model_name}:latest")
     except bentoml.exceptions.NotFound:
-        return None, None
+        return None, None, None
     try:
         model, schema = load_model(champion.path, champion.info.metadata.get(RECORD_KEY),
                                    f"champion {champion.tag}")
     except IntegrityError as exc:
         get_run_logger().warning("%s", exc)
-        return str(champion.tag), None
-    if not schema.same_inputs(data.schema):
-        return str(champion.tag), None
+        return str(champion.tag), None, None
+    if not schema.same_inputs(data.schema) or schema.classes != data.schema.classes:
+        return str(champion.tag), None, line_mismatch(str(champion.tag), schema, data.schema,
+                                                      model_name)
     ws = data.workspace  # the champion is a model of raw records: give it the raw test rows
     accuracy = float(np.mean(model.predict(ws.load_frame("X_test_raw")) == ws.load("y_test")))
-    return str(champion.tag), accuracy
+    return str(champion.tag), accuracy, None
+
+
+def line_mismatch(tag: str, champion: FeatureSchema, candidate: FeatureSchema,
+                  model_name: str) -> str:
+    def describe(schema: FeatureSchema) -> str:
+        names = ", ".join(schema.feature_names[:4]) + (", ..." if len(schema.feature_names) > 4
+                                                       else "")
+        return f"{len(schema.feature_names)} columns ({names}), classes {schema.classes[:6]}"
+
+    return (f"the champion {tag} of model line {model_name!r} reads {describe(champion)}; this "
+            f"candidate reads {describe(candidate)}: another problem, which must not replace "
+            "it. Start its own line: --set serving.model_name=<a name for this problem>")

@@ -180,3 +180,25 @@ def test_metadata_lists_each_column_with_role_dtype_and_categories(churn_server)
     assert columns["income"]["role"] == "numeric" and columns["income"]["dtype"] == "float64"
     assert 1500 < columns["income"]["fills_missing_with"] < 4500  # the learned median
     assert columns["signup"]["role"] == "datetime"
+
+
+def test_another_table_never_replaces_a_model_line_of_another_schema(prefect_api, workspace,
+                                                                     monkeypatch):
+    """The issue's scenario: digits is served under the default name; a churn table run
+    with the same name is refused by the gate, and the digits champion stays."""
+    import bentoml
+
+    from flows.train import train_pipeline
+    from selftrain.config import load_config
+
+    line = ["serving.model_name=shared-line", *QUICK]
+    digits = train_pipeline(load_config(None, line))
+    assert digits["promoted"], digits["gate_reasons"]
+    path = workspace / "data/raw/churn.csv"
+    churn_table().to_csv(path, index=False)
+    churn = train_pipeline(load_config(None, [*line, f"data.path={path}",
+                                              "data.id_column=customer",
+                                              "data.label_column=churned"]))
+    assert churn["promoted"] is False
+    assert any("another problem" in r and r.startswith("FAIL") for r in churn["gate_reasons"])
+    assert str(bentoml.models.get("shared-line:latest").tag) == digits["destination"]
