@@ -19,7 +19,6 @@ from prefect.cache_policies import NONE
 from prefect_dask import DaskTaskRunner
 from pydantic import ValidationError
 
-from flows.train import promote_candidate
 from selftrain.config import (
     ConfigError,
     EstimatorName,
@@ -30,6 +29,7 @@ from selftrain.schema import load_model, save_model
 from tasks.evaluate import evaluate_rounds
 from tasks.lineage import collect_lineage
 from tasks.mask import PreparedData, mask_table
+from tasks.promote import promote_candidate
 from tasks.self_train import guard_rounds, round_model, run_rounds
 from tasks.sweep_report import pick_best, report_sweep
 from tasks.validate import validate_table

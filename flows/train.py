@@ -7,18 +7,16 @@ from __future__ import annotations
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
-from prefect.transactions import transaction
 
 from selftrain.config import PipelineConfig
 from tasks.evaluate import evaluate_rounds, write_metrics
-from tasks.gate import gate_candidate
 from tasks.ledger import find_unchanged_run, record_run
 from tasks.lineage import collect_lineage
 from tasks.mask import mask_table
-from tasks.package import keep_candidate, package_model
+from tasks.promote import promote_candidate
 from tasks.self_train import guard_rounds, round_model, run_rounds
 from tasks.validate import validate_table
-from tasks.workspace import CANDIDATES_DIR, METRICS_DIR, REPORTS_DIR, WORK_DIR
+from tasks.workspace import METRICS_DIR, REPORTS_DIR, WORK_DIR
 
 
 @flow(name="train-pipeline", description="Self-train a classifier and promote it if it earns it")
@@ -55,21 +53,6 @@ def train_pipeline(
                              description="Gate decision and where the model went")
     record_run(config, summary)
     return summary
-
-
-def promote_candidate(model, data, config: PipelineConfig, metrics: dict, lineage: dict) -> dict:
-    """Gate, then package or keep as a candidate, in one transaction: packaging is the last
-    step inside it, so a failure leaves the model store as it was."""
-    with transaction():
-        decision = gate_candidate(metrics, data, config.gate, config.serving.model_name)
-        if decision.promote:
-            destination = package_model(model, data, config, metrics, lineage)
-        else:
-            destination = keep_candidate(model, data, config, metrics, lineage, CANDIDATES_DIR,
-                                         decision.reasons)
-    return {"promoted": decision.promote, "gate_reasons": decision.reasons,
-            "champion_accuracy": decision.champion_accuracy,
-            "champion_tag": decision.champion_tag, "destination": destination}
 
 
 UNCHANGED_NOTE = ("# Nothing to do\n\nThe table (fingerprint `{data_fingerprint}`) and the "

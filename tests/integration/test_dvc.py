@@ -275,6 +275,7 @@ def test_repro_on_a_table_with_categorical_columns(prefect_api, tmp_path_factory
     project.set_params("data", path="data/raw/churn.csv", id_column="customer",
                        label_column="churned")
     project.set_params("gate", min_gain=-1.0)
+    project.commit("churn table")  # a known commit: the model's identity includes it
     out = project.dvc("repro", "train")
     assert "Running stage 'train'" in out
     metrics = project.metrics()
@@ -285,3 +286,13 @@ def test_repro_on_a_table_with_categorical_columns(prefect_api, tmp_path_factory
         project.run(sys.executable, "-c", script, metrics["destination"]))}
     assert columns == {"city": "categorical", "plan": "categorical", "active": "categorical",
                        "age": "numeric", "income": "numeric", "signup": "datetime"}
+
+    # the same table, parameters and code again, in a fresh workspace (as `dvc exp run`
+    # makes one, without the last-run ledger): reported, not stored a second time
+    shutil.rmtree(project.root / ".selftrain")
+    project.dvc("repro", "--force", "train")
+    again = project.metrics()
+    assert again["promoted"] is False and again["destination"] == metrics["destination"]
+    assert "identical to the champion" in again["gate_reasons"][0]
+    store = Path(project.env["BENTOML_HOME"]) / "models" / "selftrain-classifier"
+    assert len([p for p in store.iterdir() if p.is_dir()]) == 1
