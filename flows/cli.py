@@ -17,7 +17,12 @@ import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from selftrain.config import ConfigError, load_config  # noqa: E402
+from selftrain.config import (  # noqa: E402
+    ConfigError,
+    inert_settings,
+    load_config,
+    parameter_table,
+)
 
 app = typer.Typer(help="Self-training pipelines: few labels in, a served classifier out.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -39,6 +44,8 @@ def run(
     except ConfigError as exc:
         console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
         raise typer.Exit(2) from None
+    for warning in inert_settings(cfg):
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.progress import run_with_progress
@@ -46,6 +53,31 @@ def run(
     summary = run_with_progress(cfg, str(config) if config.exists() else None, console, verbose,
                                 force)
     print_summary(summary)
+
+
+@app.command()
+def params(
+    config: Annotated[Path, typer.Option(help="the params file")] = Path("params.yaml"),
+) -> None:
+    """List every parameter: its key, default, value in the params file, and meaning."""
+    try:
+        current = load_config(config if config.exists() else None)
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    values = current.model_dump(mode="json")
+    table = Table(title=f"parameters ({config if config.exists() else 'defaults'})")
+    for column in ("key", "default", "value", "meaning"):
+        table.add_column(column, overflow="fold")
+    for key, default, description in parameter_table():
+        value = values
+        for part in key.split("."):
+            value = value[part]
+        shown = "" if value == default else str(value)
+        table.add_row(key, str(default), shown, description)
+    Console().print(table)
+    for warning in inert_settings(current):
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
 
 
 @app.command()

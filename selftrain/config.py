@@ -7,6 +7,7 @@ are the configuration that ``benchmarks/accuracy.py`` reports as recommended.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -158,27 +159,86 @@ def load_config(
             raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
     elif path is not None:
         raise ConfigError(f"config file {path} does not exist")
+    overridden = set()
     for item in overrides or []:
-        _apply_override(raw, item)
+        overridden.add(_apply_override(raw, item))
     try:
         return PipelineConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source=str(path or "defaults"))) from None
+        raise ConfigError(format_validation_error(exc, source=str(path or "defaults"),
+                                                  overridden=overridden)) from None
 
 
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    """One line per wrong key: ``self_training.threshold: Input should be ... (got 2)``."""
+def format_validation_error(exc: ValidationError, source: str,
+                            overridden: set[str] | None = None) -> str:
+    """One line per wrong key: ``self_training.threshold: Input should be ... (got 2)``,
+    attributed to ``--set`` when an override set it, with a "did you mean" for a typo."""
     lines = [f"invalid configuration ({source}):"]
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(root)"
         got = "" if err["type"] == "missing" else f" (got {err.get('input')!r})"
         if err["type"] == "extra_forbidden":
-            got = " (unknown key)"
-        lines.append(f"  {key}: {err['msg']}{got}")
+            got = " (unknown key" + _did_you_mean(err["loc"]) + ")"
+        by_set = any(o == key or o.startswith(f"{key}.") for o in overridden or ())
+        where = ", set by --set" if by_set else ""
+        lines.append(f"  {key}: {err['msg']}{got}{where}")
     return "\n".join(lines)
 
 
-def _apply_override(raw: dict[str, Any], item: str) -> None:
+def parameter_table(model: type[BaseModel] = None, prefix: str = "") -> list[tuple]:
+    """(dotted key, default, description) of every parameter, from the config model itself:
+    what ``selftrain params`` prints, so it can never disagree with the code."""
+    model = model or PipelineConfig
+    rows = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            rows += parameter_table(annotation, f"{key}.")
+        else:
+            rows.append((key, field.default, field.description or ""))
+    return rows
+
+
+# Keys that do nothing under some settings: (key, when it is inert, why).
+_INERT = (
+    ("self_training.threshold", lambda c: c.self_training.criterion == "k_best",
+     "criterion is k_best (k_best sets each round's size)"),
+    ("self_training.k_best", lambda c: c.self_training.criterion == "threshold",
+     "criterion is threshold"),
+    ("self_training.teacher_weight", lambda c: c.self_training.teacher is None,
+     "teacher is off"),
+    ("self_training.patience", lambda c: c.self_training.stopping != "holdout",
+     "stopping is not holdout"),
+)
+
+
+def inert_settings(config: PipelineConfig) -> list[str]:
+    """Warnings for parameters set away from their default that have no effect under the
+    other settings, e.g. ``self_training.threshold=0.9`` with ``criterion=k_best``."""
+    warnings = []
+    defaults = PipelineConfig()
+    for key, inert, why in _INERT:
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if inert(config) and value != getattr(getattr(defaults, section), name):
+            warnings.append(f"{key}={value!r} has no effect: {why}")
+    return warnings
+
+
+def _did_you_mean(loc: tuple) -> str:
+    model: type[BaseModel] = PipelineConfig
+    for part in loc[:-1]:
+        annotation = model.model_fields.get(str(part))
+        if annotation is None or not isinstance(annotation.annotation, type):
+            return ""
+        model = annotation.annotation
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+    prefix = ".".join(str(p) for p in loc[:-1])
+    return f"; did you mean {prefix + '.' if prefix else ''}{close[0]}?" if close else ""
+
+
+def _apply_override(raw: dict[str, Any], item: str) -> str:
     if "=" not in item:
         raise ConfigError(f"override {item!r} must look like key=value, e.g. seed=1")
     key, _, text = item.partition("=")
@@ -189,6 +249,7 @@ def _apply_override(raw: dict[str, Any], item: str) -> None:
         if not isinstance(node, dict):
             raise ConfigError(f"override {item!r}: {part} is not a section")
     node[parts[-1]] = yaml.safe_load(text) if text.strip() else None
+    return ".".join(parts)
 
 
 def dump_config(config: PipelineConfig, path: str | Path) -> None:

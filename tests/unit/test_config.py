@@ -68,7 +68,9 @@ def test_bad_key_or_value_raises_config_error_naming_the_key(override, key):
 def test_unknown_key_in_file_names_file_and_key(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text("masking:\n  labelled_fraction: 0.2\n")
-    with pytest.raises(ConfigError, match=r"masking.labelled_fraction: .*\(unknown key\)") as info:
+    # the unknown key now also gets a "did you mean" (issue 14)
+    with pytest.raises(ConfigError, match=r"masking.labelled_fraction: .*\(unknown key; did "
+                       r"you mean masking.labeled_fraction\?\)") as info:
         load_config(path)
     assert str(path) in str(info.value)
 
