@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 import warnings
@@ -63,7 +64,7 @@ MAX_ROWS = 3000
 MIN_LABELS_PER_CLASS = 2  # fewer and a class cannot even be cross-checked: skip the run
 LOSS_MARGINS = (0.01, 0.02)
 METHODS = ("labeled_only_rf", "best_labeled_only", "sklearn_self_training", "label_spreading",
-           "selftrain_recommended", "fully_supervised")
+           "selftrain_recommended", "selftrain_forest", "fully_supervised")
 ORACLE = "fully_supervised"  # an upper bound, not a competitor: never bolded as best
 LABELS = {
     "labeled_only_rf": "labeled-only RF",
@@ -71,6 +72,7 @@ LABELS = {
     "sklearn_self_training": "sklearn SelfTraining (RF)",
     "label_spreading": "sklearn LabelSpreading",
     "selftrain_recommended": "selftrain recommended",
+    "selftrain_forest": "selftrain, forest fallback",
     "fully_supervised": "fully supervised RF",
 }
 
@@ -109,11 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     console = Console()
     if not console.is_terminal:  # a log file: wide enough for the table
         console = Console(width=140)
-    started = time.perf_counter()
+    started, code = time.perf_counter(), code_version()  # the library as this run loaded it
     with threadpool_limits(args.threads):  # OpenMP on 2 shared cores: HGB 7 s instead of 0.3
         cells = run_benchmark(args.tables, args.fractions, range(args.seeds), args.max_rows,
                               console=console, partial_out=args.out.with_suffix(".partial.json"))
     result = build_result(cells, args, wall_seconds=time.perf_counter() - started)
+    result["protocol"]["code"] = code
     print_cells(console, result)
     print_summary(console, result["summary"])
     write_results(result, args.out)
@@ -194,11 +197,17 @@ def run_seed(split: RealSplit, fraction: float, seed: int, oracle: dict | None =
     recommended = build_classifier(SelfTrainingSettings(), random_state=seed, roles=split.roles)
     methods["selftrain_recommended"] = _score(recommended, split.X_train, y_masked,
                                               split.X_test, split.y_test)
+    forest = build_classifier(SelfTrainingSettings(base_estimator="random_forest"),
+                              random_state=seed, roles=split.roles)
+    methods["selftrain_forest"] = _score(forest, split.X_train, y_masked, split.X_test,
+                                         split.y_test)
+    methods["selftrain_forest"].pop("cv_check", None)
     methods["fully_supervised"] = oracle or _score(make_estimator("random_forest", seed),
                                                    split.Z_train, split.y_train, *test)
     run["methods"] = methods
     run["best_labeled_only_winner"] = methods["best_labeled_only"].get("winner")
     run["cv_check"] = methods["selftrain_recommended"].pop("cv_check", None)
+    run["selftrain_auto_fallback"] = methods["selftrain_recommended"].get("auto_fallback")
     return run
 
 
@@ -221,8 +230,12 @@ def _score(model, X_fit, y_fit, X_test, y_test) -> dict:
     if hasattr(model, "cv_check_"):  # selftrain: the guard's verdict, and how far it went
         check = model.cv_check_
         out["cv_check"] = None if check is None else {
-            k: check[k] for k in ("z", "fallback", "baseline_accuracy", "final_accuracy",
-                                  "harmed_rows", "helped_rows")}
+            k: check[k] for k in ("z", "z_help", "fallback", "checked", "baseline_accuracy",
+                                  "final_accuracy", "harmed_rows", "helped_rows") if k in check}
+        choice = getattr(model, "estimator_choice_", None)  # base_estimator="auto"
+        if choice is not None:  # the labeled-only model the guard compares against and keeps
+            out["auto_fallback"], out["auto_cv_accuracy"] = choice["chosen"], choice["cv_accuracy"]
+            out["self_trainer"] = choice.get("self_trainer")
         if check is not None:  # the keys benchmarks.accuracy._method_stats aggregates
             out["guard_z"], out["guard_fallback"] = check["z"], bool(check["fallback"])
         out["n_iter"], out["best_iter"] = int(model.n_iter_), int(model.best_iter_)
@@ -281,6 +294,8 @@ def summarize_cell(split: RealSplit, fraction: float, runs: list[dict]) -> dict:
         "best": max(contenders, key=contenders.get) if contenders else None,
         "best_labeled_only_winners": dict(Counter(
             run["best_labeled_only_winner"] for run in done if run["best_labeled_only_winner"])),
+        "selftrain_auto_fallbacks": dict(Counter(
+            run["selftrain_auto_fallback"] for run in done if run.get("selftrain_auto_fallback"))),
         "skipped": [f"seed {run['seed']}: {run['skipped']}" for run in runs if "skipped" in run],
         "failed_methods": failed,
         "runs": runs,
@@ -404,6 +419,8 @@ def protocol(args: argparse.Namespace) -> dict:
             "selftrain_recommended": "build_classifier(SelfTrainingSettings(), seed, roles) "
                                      "on the raw frame (its own preprocessing, fitted on all "
                                      "training rows inside fit)",
+            "selftrain_forest": "as selftrain_recommended with base_estimator='random_forest': "
+                                "the forest self-trains and is the labeled-only fallback",
             "fully_supervised": "RandomForestClassifier(100, random_state=seed), every "
                                 "training label",
         },
@@ -416,6 +433,24 @@ def protocol(args: argparse.Namespace) -> dict:
         "python": platform.python_version(),
         "scikit_learn": sklearn.__version__,
     }
+
+
+def code_version() -> dict:
+    """The git commit, whether the library's files differ from it, and the recommended
+    settings: the numbers belong to the code that ran, which may move on during a run."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*cmd: str) -> str | None:
+        try:
+            return subprocess.run(["git", *cmd], cwd=root, capture_output=True, text=True,
+                                  timeout=30, check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    changed = git("status", "--porcelain", "--", "selftrain")
+    return {"git_head": git("rev-parse", "HEAD"),
+            "selftrain_uncommitted": None if changed is None else changed.splitlines(),
+            "selftrain_settings": SelfTrainingSettings().model_dump()}
 
 
 def machine_info() -> dict:
@@ -492,20 +527,24 @@ def format_markdown(result: dict) -> str:
     """README-ready: the accuracy table (a row per table x fraction), the mean over tables,
     selftrain against the labeled-only RF, the time ratio, and the tables used."""
     summary = result["summary"]
-    head = ["table", "labeled", *(LABELS[m] for m in METHODS), "best labeled-only model"]
+    bases = any(c.get("selftrain_auto_fallbacks") for c in result["cells"])
+    head = ["table", "labeled", *(LABELS[m] for m in METHODS), "best labeled-only model",
+            *(["selftrain's labeled-only fallback (auto)"] if bases else [])]
     lines = ["### Accuracy per table (mean ± std over seeds; best in bold, the fully "
              "supervised bound excluded)", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for cell in result["cells"]:
         row = [cell["table"], f"{cell['fraction']:.0%} ({cell['n_labeled']:g})"]
         if not cell["methods"]:
-            row += ["skipped"] * len(METHODS) + [""]
+            row += ["skipped"] * len(METHODS) + [""] * (len(head) - 2 - len(METHODS))
         else:
             for method in METHODS:
                 stats = cell["methods"].get(method)
                 text = "failed" if stats is None else _pm(stats, "accuracy")
                 row.append(f"**{text}**" if method == cell["best"] else text)
-            row.append(", ".join(f"{k} ×{v}" for k, v in cell["best_labeled_only_winners"].items()))
+            row.append(_counts(cell["best_labeled_only_winners"]))
+            if bases:
+                row.append(_counts(cell.get("selftrain_auto_fallbacks", {})))
         lines.append("| " + " | ".join(row) + " |")
     skipped = [f"- {c['table']} at {c['fraction']:.0%}: {r}" for c in result["cells"]
                for r in c["skipped"]]
@@ -567,12 +606,18 @@ def _summary_lines(summary: dict) -> list[str]:
 
 def _note(cell: dict, method: str) -> str:
     if method == "best_labeled_only":
-        return ", ".join(f"{k} ×{v}" for k, v in cell["best_labeled_only_winners"].items())
-    stats = cell["methods"][method]
+        return _counts(cell["best_labeled_only_winners"])
+    stats, notes = cell["methods"][method], []
+    if method == "selftrain_recommended" and cell.get("selftrain_auto_fallbacks"):
+        notes.append("fallback " + _counts(cell["selftrain_auto_fallbacks"]))
     if "guard_z_per_seed" in stats:
         zs = ", ".join(f"{z:+.1f}" for z in stats["guard_z_per_seed"])
-        return f"guard z {zs}; fallbacks {stats['guard_fallbacks']}"
-    return ""
+        notes.append(f"guard z {zs}; fallbacks {stats['guard_fallbacks']}")
+    return "; ".join(notes)
+
+
+def _counts(counter: dict) -> str:
+    return ", ".join(f"{k} ×{v}" for k, v in counter.items())
 
 
 def _cell_line(cell: dict) -> str:

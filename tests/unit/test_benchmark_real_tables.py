@@ -21,6 +21,7 @@ def penguins_out(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # the module fixture runs the benchmark (~12 s)
 def test_every_method_scores_and_the_oracle_beats_chance(penguins_out):
     (cell,) = json.loads(penguins_out.read_text())["cells"]
     assert (cell["table"], cell["fraction"], cell["skipped"]) == ("penguins", 0.2, [])
@@ -38,6 +39,7 @@ def test_every_method_scores_and_the_oracle_beats_chance(penguins_out):
     assert best >= cell["methods"]["labeled_only_rf"]["accuracy_mean"]  # RF is a candidate
 
 
+@pytest.mark.slow  # the module fixture runs the benchmark (~12 s)
 def test_json_round_trips_with_the_per_seed_runs(penguins_out):
     text = penguins_out.read_text()
     result = json.loads(text)
