@@ -37,7 +37,9 @@ def test_pipeline_and_fit_give_the_same_model(prefect_api, workspace, overrides)
     X_test = ws.load_frame("X_test_raw")
     np.testing.assert_array_equal(clf.predict_proba(X_test), model.predict_proba(X_test))
     assert summary["chosen_round"] == clf.best_iter_
-    assert summary["base_estimator"] == clf.estimator_choice_["chosen"]
+    choice, check = clf.estimator_choice_, clf.cv_check_
+    kept = choice["chosen"] if check is not None and check["fallback"] else choice["self_trainer"]
+    assert summary["base_estimator"] == kept  # the model the pipeline packaged
     if clf.cv_check_ is not None:
         assert summary["guard_z_help"] == pytest.approx(clf.cv_check_["z_help"])
         assert summary["guard_helped_rows"] == clf.cv_check_["helped_rows"]
