@@ -35,7 +35,8 @@ def build_classifier(settings: SelfTrainingSettings, random_state: int | None = 
     )
 
 
-def recommended_classifier(base_estimator: str = "auto", random_state: int | None = None):
+def recommended_classifier(base_estimator: str = "random_forest",
+                           random_state: int | None = None):
     """The configuration ``benchmarks/accuracy.py`` reports as recommended (and the
     defaults of ``params.yaml``), around the named base estimator."""
     return build_classifier(SelfTrainingSettings(base_estimator=base_estimator), random_state)

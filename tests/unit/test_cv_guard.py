@@ -100,7 +100,7 @@ def test_auto_keeps_the_best_labeled_only_model_when_self_training_has_not_prove
     from selftrain import recommended_classifier
 
     X, y = harmful
-    clf = recommended_classifier(random_state=0).set_params(max_iter=3).fit(X, y)
+    clf = recommended_classifier("auto", random_state=0).set_params(max_iter=3).fit(X, y)
     choice, check = clf.estimator_choice_, clf.cv_check_
     assert check["fallback"] and check["checked"]
     chosen = make_estimator(choice["chosen"], 0)
