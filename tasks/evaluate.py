@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from prefect import task  # noqa: E402
 from prefect.artifacts import create_table_artifact  # noqa: E402
 from prefect.cache_policies import NONE  # noqa: E402
@@ -91,7 +92,7 @@ def write_rounds_csv(records: list[dict], path: Path) -> None:
 def plot_rounds(records: list[dict], chosen: int, path: Path) -> None:
     """Accuracy (validation, test) and pseudo-label count by round, chosen round marked."""
     rounds = [r["round"] for r in records]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(7, 4.4), layout="constrained")
     for key, label in (("val_accuracy", "validation accuracy"), ("test_accuracy", "test accuracy"),
                        ("pseudo_label_accuracy", "pseudo-label accuracy")):
         values = [r.get(key) for r in records]
@@ -101,24 +102,29 @@ def plot_rounds(records: list[dict], chosen: int, path: Path) -> None:
     ax.axvline(records[chosen]["round"], color="grey", linestyle="--", label="chosen round")
     ax.set_xlabel("round")
     ax.set_ylabel("accuracy")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds are whole numbers
     ax2 = ax.twinx()
     ax2.bar(rounds, [r["n_pseudo_labeled"] for r in records], alpha=0.2, color="tab:purple")
     ax2.set_ylabel("pseudo-labeled rows (bars)")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.set_zorder(ax2.get_zorder() + 1)  # lines over the bars
+    ax.patch.set_visible(False)
+    fig.legend(loc="outside lower center", ncols=4, fontsize=8)  # below the plot, not on it
     ax.set_title("Self-training by round")
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
 def plot_confusion(matrix: list[list[int]], classes: list, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.imshow(matrix, cmap="Blues")
+    fig, ax = plt.subplots(figsize=(5.6, 5))
+    image = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="test rows")
     ax.set_xticks(range(len(classes)), [str(c) for c in classes])
     ax.set_yticks(range(len(classes)), [str(c) for c in classes])
+    top = max(max(row) for row in matrix) or 1
     for i, row in enumerate(matrix):
-        for j, value in enumerate(row):
-            ax.text(j, i, str(value), ha="center", va="center", fontsize=7)
+        for j, value in enumerate(row):  # white on the dark cells, to stay readable
+            ax.text(j, i, str(value), ha="center", va="center", fontsize=8,
+                    color="white" if value > top / 2 else "black")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title("Confusion matrix (test, chosen round)")
