@@ -36,6 +36,8 @@ def run(
         "--set", "-S", help="override a parameter: --set self_training.threshold=0.9")] = None,
     verbose: Annotated[bool, typer.Option(help="show Prefect's logs and tracebacks")] = False,
     force: Annotated[bool, typer.Option(help="train even if nothing changed")] = False,
+    wait: Annotated[bool, typer.Option(help="queue behind a run already in this workspace")
+                    ] = False,
 ) -> None:
     """Run the training pipeline: validate, mask, self-train, evaluate, gate, package."""
     try:
@@ -51,7 +53,7 @@ def run(
     from flows.progress import run_with_progress
 
     summary = run_with_progress(cfg, str(config) if config.exists() else None, console, verbose,
-                                force)
+                                force, wait)
     print_summary(summary)
 
 

@@ -13,7 +13,7 @@ from selftrain.config import PipelineConfig
 
 
 def run_with_progress(config: PipelineConfig, params_path: str | None, console: Console,
-                      verbose: bool, force: bool = False) -> dict:
+                      verbose: bool, force: bool = False, wait: bool = False) -> dict:
     """Run the flow with a progress bar over rounds; user errors exit non-zero, no traceback."""
     from flows.train import train_pipeline
     from tasks.self_train import ROUND_LISTENERS
@@ -31,7 +31,7 @@ def run_with_progress(config: PipelineConfig, params_path: str | None, console: 
         ROUND_LISTENERS.append(on_round)
         try:
             with user_errors(console, verbose, "pipeline", "; finished rounds resume"):
-                return train_pipeline(config, params_path, force)
+                return train_pipeline(config, params_path, force, wait)
         finally:
             ROUND_LISTENERS.remove(on_round)
 
@@ -40,12 +40,16 @@ def run_with_progress(config: PipelineConfig, params_path: str | None, console: 
 def user_errors(console: Console, verbose: bool, what: str, hint: str = ""):
     """Bad data and failures end in one message and exit code 1; --verbose re-raises."""
     from tasks.validate import DataValidationError
+    from tasks.workspace import RunLocked
 
     try:
         with _quiet_logs(not verbose):
             yield
     except DataValidationError as exc:
         console.print(f"[red]data validation failed:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    except RunLocked as exc:
+        console.print(f"[red]not started:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
     except Exception as exc:
         if verbose:

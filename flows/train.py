@@ -16,7 +16,7 @@ from tasks.mask import mask_table
 from tasks.promote import promote_candidate
 from tasks.self_train import guard_rounds, round_model, run_rounds
 from tasks.validate import validate_table
-from tasks.workspace import METRICS_DIR, REPORTS_DIR, WORK_DIR
+from tasks.workspace import METRICS_DIR, REPORTS_DIR, RUN_LOCK, WORK_DIR, exclusive
 
 
 @flow(name="train-pipeline", description="Self-train a classifier and promote it if it earns it")
@@ -24,12 +24,20 @@ def train_pipeline(
     config: PipelineConfig = PipelineConfig(),  # noqa: B008 - Prefect renders it as a form
     params_path: str | None = None,
     force: bool = False,
+    wait: bool = False,
 ) -> dict:
     """Train from ``config.data.path`` and promote to the BentoML model store if the gate
     passes. Returns the metrics, the gate's decision and where the model went.
 
     A run on the same table and configuration as the last finished run trains nothing and
-    returns that run's summary with ``unchanged: True`` (``force=True`` trains anyway)."""
+    returns that run's summary with ``unchanged: True`` (``force=True`` trains anyway).
+    One run at a time per workspace: another one exits at once with a message naming the
+    holder (``wait=True`` queues behind it)."""
+    with exclusive(RUN_LOCK, "this workspace", wait):
+        return _train(config, params_path, force)
+
+
+def _train(config: PipelineConfig, params_path: str | None, force: bool) -> dict:
     previous = None if force else find_unchanged_run(config)
     if previous is not None:
         create_markdown_artifact(key="train-summary", markdown=UNCHANGED_NOTE.format(**previous),

@@ -8,6 +8,9 @@ otherwise add copies of one model.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import bentoml
 from prefect.transactions import transaction
 
@@ -15,7 +18,7 @@ from selftrain.config import PipelineConfig
 from tasks.gate import gate_candidate
 from tasks.mask import PreparedData
 from tasks.package import keep_candidate, package_model
-from tasks.workspace import CANDIDATES_DIR
+from tasks.workspace import CANDIDATES_DIR, exclusive
 
 # What makes two models the same model: the data, the parameters and the code.
 IDENTITY = ("data_fingerprint", "params_hash", "git_commit")
@@ -24,6 +27,19 @@ IDENTITY = ("data_fingerprint", "params_hash", "git_commit")
 def promote_candidate(model, data: PreparedData, config: PipelineConfig, metrics: dict,
                       lineage: dict) -> dict:
     """The gate's decision and where the model went (a store tag or a candidate folder)."""
+    with exclusive(line_lock(config.serving.model_name), f"model line "
+                   f"{config.serving.model_name!r}", wait=True):  # gate + package, atomically
+        return _promote(model, data, config, metrics, lineage)
+
+
+def line_lock(model_name: str) -> Path:
+    """The lock file of a model line, beside the BentoML store that holds it."""
+    home = Path(os.environ.get("BENTOML_HOME", Path.home() / "bentoml"))
+    return home / ".selftrain-locks" / f"{model_name}.lock"
+
+
+def _promote(model, data: PreparedData, config: PipelineConfig, metrics: dict,
+             lineage: dict) -> dict:
     same = identical_champion(config.serving.model_name, lineage)
     if same is not None:
         return {"promoted": False, "identical": True, "champion_tag": same,

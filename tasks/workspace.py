@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,3 +94,38 @@ REPORTS_DIR = "reports"
 METRICS_DIR = "metrics"
 CANDIDATES_DIR = "models/candidates"
 WORK_DIR = ".selftrain/work"
+
+
+class RunLocked(RuntimeError):
+    """Another run holds the lock; the message names it and how to queue instead."""
+
+
+@contextlib.contextmanager
+def exclusive(path: str | Path, what: str, wait: bool = False):
+    """Hold an exclusive lock on ``path`` (created if needed) for the block.
+
+    ``wait=False``: raise ``RunLocked`` at once when another process holds it, naming that
+    process; ``wait=True``: queue behind it. The lock dies with its process (``flock``), so a
+    killed run never leaves a stale lock behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise RunLocked(f"{what} is busy: {holder} holds {path}; wait for it to finish, or "
+                            "pass --wait to queue behind it") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"selftrain run pid {os.getpid()} (started "
+                     f"{time.strftime('%Y-%m-%d %H:%M:%S')})")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+RUN_LOCK = ".selftrain/run.lock"
