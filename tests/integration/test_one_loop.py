@@ -20,8 +20,9 @@ SMALL = ["self_training.max_rounds=4", "masking.labeled_fraction=0.2", "gate.min
          "gate.max_regression=1"]
 
 
-@pytest.mark.parametrize("overrides", [[], ["self_training.stopping=null"]],
-                         ids=["guarded", "unguarded"])
+@pytest.mark.parametrize("overrides", [[], ["self_training.stopping=null"],
+                                       ["self_training.base_estimator=auto"]],
+                         ids=["guarded", "unguarded", "auto"])
 def test_pipeline_and_fit_give_the_same_model(prefect_api, workspace, overrides):
     from flows.train import train_pipeline
 
@@ -38,7 +39,10 @@ def test_pipeline_and_fit_give_the_same_model(prefect_api, workspace, overrides)
     np.testing.assert_array_equal(clf.predict_proba(X_test), model.predict_proba(X_test))
     assert summary["chosen_round"] == clf.best_iter_
     choice, check = clf.estimator_choice_, clf.cv_check_
-    kept = choice["chosen"] if check is not None and check["fallback"] else choice["self_trainer"]
+    kept = config.self_training.base_estimator
+    if choice is not None:  # auto: the fallback when the guard kept it, else the self-trainer
+        kept = choice["chosen"] if check is not None and check["fallback"] else (
+            choice["self_trainer"])
     assert summary["base_estimator"] == kept  # the model the pipeline packaged
     if clf.cv_check_ is not None:
         assert summary["guard_z_help"] == pytest.approx(clf.cv_check_["z_help"])
