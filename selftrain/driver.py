@@ -149,6 +149,13 @@ def cv_guard(state: RoundState, X, base, policy: SelectionPolicy, *, cv: int,
             "fallback": not z_help > HELP_Z, "checked": True}
 
 
+def guard_score(check: dict) -> Callable:
+    """A round's score from the guard's verdict: its cross-validated accuracy at that round
+    (the last one measured for longer runs; ``None`` when no fold could be scored)."""
+    curve = check["curve"] or [None]
+    return lambda state, _model: curve[min(state.round, len(curve) - 1)]
+
+
 def _fold_hits(state: RoundState, X, rows: np.ndarray, base, policy: SelectionPolicy,
                teacher: GraphTeacher | None, max_iter: int | None,
                fallback=None) -> tuple[list[np.ndarray], np.ndarray | None]:

@@ -31,7 +31,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from selftrain.checks import check_finite, check_lengths, check_params
 from selftrain.columns import split_preprocessor, with_preprocessor
-from selftrain.driver import cv_guard, in_memory_step, self_train
+from selftrain.driver import cv_guard, guard_score, in_memory_step, self_train
 from selftrain.estimators import resolve_base
 from selftrain.rounds import RoundState, _plain_value, fit_state, initial_state, round_record
 from selftrain.selection import SelectionPolicy
@@ -127,12 +127,11 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             on_round = lambda s, m, r: self.callback(s, with_preprocessor(preprocessor, m), r)  # noqa: E731
         if check is not None:  # self-train to the end, or keep the labeled-only model
             kept = fallback if check["fallback"] and fallback is not None else base
-            curve = check["curve"] or [None]
             rounds, last = self_train(
                 state, self._step(X_work, kept, policy, teacher),
                 limit=0 if check["fallback"] else self.max_iter,
                 max_iter=self.max_iter, on_round=on_round,
-                score=lambda s, _: curve[min(s.round, len(curve) - 1)])
+                score=guard_score(check))
         else:
             holdout = None if held is None else (X[safe_mask(X, held)], y[held])
             score = None if holdout is None else (

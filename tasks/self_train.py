@@ -5,8 +5,8 @@
 chosen by evidence, and the cross-validated verdict) and every round are persisted results
 whose cache key is the run key (data fingerprint + round-relevant configuration) plus the
 step, so a rerun after a crash skips finished work, and a run on other data or settings
-never reuses it. Results are JSON and states ``.npz``: nothing here is pickled. The chosen
-round's model is refitted from its checkpoint and saved to the workspace.
+never reuses it. Results are JSON and states ``.npz``: nothing here is pickled, and no model
+is kept in memory between tasks: the chosen round's model is refitted from its checkpoint.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from prefect.cache_policies import CacheKeyFnPolicy
 
 import selftrain
 from selftrain.config import PipelineConfig
-from selftrain.driver import cv_guard, self_train
+from selftrain.driver import cv_guard, guard_score, self_train
 from selftrain.estimators import resolve_base
 from selftrain.metrics import evaluate_model, pseudo_label_accuracy
 from selftrain.recommended import build_classifier
@@ -104,10 +104,7 @@ def run_rounds(data: PreparedData, config: PipelineConfig, verdict: dict) -> tup
             record["val_score"] = record["val_accuracy"]
         return None, (_load_state(data, state.round + 1) if select else state), record
 
-    score = None
-    if check is not None:
-        curve = check["curve"]
-        score = lambda s, _: curve[min(s.round, len(curve) - 1)]  # noqa: E731
+    score = None if check is None else guard_score(check)
     limit = 0 if check is not None and check["fallback"] else settings.max_rounds
     rounds, _ = self_train(_load_state(data, 0), step, limit=limit, max_iter=settings.max_rounds,
                            score=score, patience=settings.patience if holdout else None)

@@ -120,3 +120,14 @@ def test_a_class_with_one_label_keeps_the_labeled_only_model(harmful):
         clf = SelfTrainingClassifier(forest, **GUARDED).fit(X, y)
     assert clf.cv_check_["fallback"] and not clf.cv_check_["checked"]
     assert clf.n_iter_ == 0 and (clf.labeled_iter_ <= 0).all()
+
+
+def test_guard_score_reads_the_curve_and_survives_an_unchecked_verdict():
+    from selftrain.driver import guard_score
+    from selftrain.rounds import initial_state
+
+    state = initial_state(np.array([0, 1, -1, -1]))
+    assert guard_score({"curve": [0.5, 0.7]})(state, None) == 0.5
+    later = type(state)(state.classes, state.y, state.labeled_iter, state.confidence, round=5)
+    assert guard_score({"curve": [0.5, 0.7]})(later, None) == 0.7  # past the end: the last
+    assert guard_score({"curve": []})(later, None) is None  # a class of one label: no folds
