@@ -27,6 +27,7 @@ from selftrain.config import (
 )
 from selftrain.schema import load_model, save_model
 from tasks.evaluate import evaluate_rounds
+from tasks.fingerprint import RunFingerprint, fingerprint_run
 from tasks.lineage import collect_lineage
 from tasks.mask import PreparedData, mask_table
 from tasks.promote import promote_candidate
@@ -64,10 +65,10 @@ def sweep(
     candidates to ``criterion=threshold``. Returns every candidate's scores, the best one
     (by validation accuracy, never test) and the gate's decision on it."""
     candidates = grid_configs(config, base_estimators, thresholds, labeled_fractions)
-    table = validate_table(config, REPORTS_DIR)
+    fingerprint = fingerprint_run(config)
+    table = validate_table(config, REPORTS_DIR, fingerprint.table_sha256)
     work, out = Path(WORK_DIR).resolve(), Path(REPORTS_DIR).resolve() / "sweep"
     prepared = {name: mask_table(table, cfg, str(work)) for name, cfg in candidates.items()}
-    fingerprint = table.fingerprint
     del table
     futures = {name: train_candidate.submit(name, data, candidates[name], str(out / data.key))
                for name, data in prepared.items()}
@@ -146,7 +147,7 @@ def collect_candidate(name: str, future, config: PipelineConfig) -> dict:
 
 
 def promote_best(data: PreparedData, config: PipelineConfig, best: dict,
-                 fingerprint: str) -> dict:
+                 fingerprint: RunFingerprint) -> dict:
     """The same gate and packaging as ``train_pipeline``, for the chosen candidate only."""
     metrics, lineage = best["metrics"], collect_lineage(config, fingerprint, None)
     model, _ = load_model(best["model_dir"], best["integrity"], f"candidate {best['name']}")

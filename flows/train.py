@@ -10,6 +10,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from selftrain.config import PipelineConfig
 from tasks.evaluate import evaluate_rounds, write_metrics
+from tasks.fingerprint import fingerprint_run
 from tasks.ledger import find_unchanged_run, record_run
 from tasks.lineage import collect_lineage
 from tasks.mask import mask_table
@@ -38,14 +39,14 @@ def train_pipeline(
 
 
 def _train(config: PipelineConfig, params_path: str | None, force: bool) -> dict:
-    previous = None if force else find_unchanged_run(config)
+    fingerprint = fingerprint_run(config)
+    previous = None if force else find_unchanged_run(fingerprint)
     if previous is not None:
         create_markdown_artifact(key="train-summary", markdown=UNCHANGED_NOTE.format(**previous),
                                  description="Nothing changed since the last run")
         return previous
-    table = validate_table(config, REPORTS_DIR)
+    table = validate_table(config, REPORTS_DIR, fingerprint.table_sha256)
     data = mask_table(table, config, WORK_DIR)
-    fingerprint = table.fingerprint
     del table
     verdict = guard_rounds(data, config)
     records, chosen = run_rounds(data, config, verdict)
@@ -59,7 +60,7 @@ def _train(config: PipelineConfig, params_path: str | None, force: bool) -> dict
                   | {"gate_reasons": summary["gate_reasons"]}, METRICS_DIR)
     create_markdown_artifact(key="train-summary", markdown=summary_markdown(summary),
                              description="Gate decision and where the model went")
-    record_run(config, summary)
+    record_run(fingerprint, summary)
     return summary
 
 

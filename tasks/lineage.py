@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import yaml
 
 from selftrain.config import PipelineConfig
+from tasks.fingerprint import RunFingerprint
 from tasks.package import git_commit
-from tasks.workspace import file_digest
 
 
-def collect_lineage(config: PipelineConfig, fingerprint: str, params_path: str | None) -> dict:
+def collect_lineage(config: PipelineConfig, fingerprint: RunFingerprint,
+                    params_path: str | None) -> dict:
     """``dvc_hash`` is the md5 DVC records for the table (the same bytes, the same hash),
     ``params_hash`` the sha256 of the configuration actually used. ``dvc_tracked`` is true
     only when DVC has recorded exactly these bytes (in ``<table>.dvc`` or ``dvc.lock``)."""
-    params = json.dumps(config.model_dump(mode="json"), sort_keys=True)
-    md5 = file_digest(config.data.path, "md5")
+    md5 = fingerprint.table_md5
     recorded, source = recorded_dvc_hash(config.data.path)
     return {
         "data_path": config.data.path,
-        "data_fingerprint": fingerprint,
+        "data_fingerprint": fingerprint.table_sha256,
         "dvc_hash": md5,
         "params_path": params_path,
-        "params_hash": hashlib.sha256(params.encode()).hexdigest(),
+        "params_hash": fingerprint.params_sha256,
         "git_commit": git_commit(),
         "dvc_tracked": recorded == md5,
         "dvc_source": source if recorded == md5 else None,

@@ -26,7 +26,7 @@ from selftrain.columns import ColumnRoles, infer_roles
 from selftrain.config import DataSettings, PipelineConfig
 from selftrain.labels import UNLABELED
 from tasks import expectations as ex
-from tasks.workspace import file_digest
+from tasks.workspace import file_digests
 
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -65,9 +65,12 @@ class ValidatedTable:
     roles: ColumnRoles
 
 
-def load_and_validate(config: PipelineConfig, reports_dir: str | Path) -> ValidatedTable:
+def load_and_validate(config: PipelineConfig, reports_dir: str | Path,
+                      fingerprint: str | None = None) -> ValidatedTable:
     """Read ``config.data.path``, decide the column roles, validate the table against them.
 
+    ``fingerprint`` is the table's sha256 when the run has hashed it already
+    (``tasks.fingerprint``); otherwise the file is hashed here.
     Empty numeric labels are filled with -1 and integral float labels cast to int64.
     Raises ``DataValidationError`` on any problem."""
     data = config.data
@@ -77,7 +80,8 @@ def load_and_validate(config: PipelineConfig, reports_dir: str | Path) -> Valida
     report = validate_frame(frame, config, reports_dir, roles)
     if not report.success:
         raise DataValidationError(report.message(str(path)))
-    return ValidatedTable(normalize_labels(frame, data), fingerprint_file(path), roles)
+    return ValidatedTable(normalize_labels(frame, data), fingerprint or fingerprint_file(path),
+                          roles)
 
 
 def table_roles(frame: pd.DataFrame, data: DataSettings, source: str) -> ColumnRoles:
@@ -95,11 +99,12 @@ def table_roles(frame: pd.DataFrame, data: DataSettings, source: str) -> ColumnR
 
 
 @task(name="validate-table", cache_policy=NO_CACHE, persist_result=False)
-def validate_table(config: PipelineConfig, reports_dir: str | Path) -> ValidatedTable:
+def validate_table(config: PipelineConfig, reports_dir: str | Path,
+                   fingerprint: str | None = None) -> ValidatedTable:
     """Prefect wrapper: never cached on its inputs, since the file may change under the
     same path; leaves a markdown artifact linking the Data Docs and the column roles."""
     try:
-        table = load_and_validate(config, reports_dir)
+        table = load_and_validate(config, reports_dir, fingerprint)
     except DataValidationError as exc:
         _publish_artifact(f"**Data validation failed**\n\n```\n{exc}\n```\n", reports_dir)
         raise
@@ -156,7 +161,7 @@ def normalize_labels(frame: pd.DataFrame, data: DataSettings) -> pd.DataFrame:
 
 def fingerprint_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
     """sha256 of the file's bytes, streamed: the content hash that keys checkpoints."""
-    return file_digest(path, "sha256", chunk_size)
+    return file_digests(path, ("sha256",), chunk_size)["sha256"]
 
 
 def read_table(path: str | Path, na_values: list[str] | tuple = (),

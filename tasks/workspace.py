@@ -20,11 +20,19 @@ from selftrain.config import PipelineConfig
 ROUND_SECTIONS = ("seed", "data", "split", "masking", "self_training")
 
 
+def config_digest(config: PipelineConfig, sections: tuple[str, ...] | None = None) -> str:
+    """sha256 of the configuration (or of ``sections`` of it), key order independent: the
+    one way a configuration is hashed."""
+    include = None if sections is None else set(sections)
+    payload = json.dumps(config.model_dump(mode="json", include=include), sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
 def run_key(fingerprint: str, config: PipelineConfig) -> str:
-    """Data content fingerprint + the configuration the rounds depend on."""
-    payload = json.dumps(config.model_dump(mode="json", include=set(ROUND_SECTIONS)),
-                         sort_keys=True)
-    return hashlib.sha256(f"{fingerprint}:{payload}".encode()).hexdigest()[:20]
+    """Data content fingerprint + the configuration the rounds depend on: a change of the
+    gate or of serving settings reuses the round checkpoints."""
+    rounds = config_digest(config, ROUND_SECTIONS)
+    return hashlib.sha256(f"{fingerprint}:{rounds}".encode()).hexdigest()[:20]
 
 
 @dataclass(frozen=True)
@@ -81,13 +89,15 @@ def _is_object(path: Path) -> bool:
     return dtype.kind == "O"
 
 
-def file_digest(path: str | Path, algorithm: str = "sha256", chunk_size: int = 1 << 20) -> str:
-    """Content hash of a file, streamed (tables can be large)."""
-    digest = hashlib.new(algorithm)
+def file_digests(path: str | Path, algorithms: tuple[str, ...] = ("sha256",),
+                 chunk_size: int = 1 << 20) -> dict[str, str]:
+    """Content hashes of a file in one streamed read (tables can be large)."""
+    digests = {name: hashlib.new(name) for name in algorithms}
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+            for digest in digests.values():
+                digest.update(chunk)
+    return {name: digest.hexdigest() for name, digest in digests.items()}
 
 # Outputs, relative to the working directory (the project root under `make run` / DVC).
 REPORTS_DIR = "reports"
