@@ -1,7 +1,9 @@
 """The DVC project with the real ``dvc`` command, in a temporary git repository.
 
-The tests share one repository and run in file order (each builds on the previous
-state); dvc commands run one at a time, as they must in one workspace.
+Two starting states are built once per module: the project after its first ``dvc repro``
+(``baseline``) and after a second table was added and reproduced (``with_own_table``).
+Every test that changes anything works on a private copy of one of them, so the tests
+run in any order and none sees another's changes.
 """
 
 from __future__ import annotations
@@ -87,9 +89,47 @@ def make_env(tmp: Path, api_url: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def repo(prefect_api, tmp_path_factory) -> Repo:
-    """The project's DVC files and code in a fresh git repo with small training settings."""
-    return new_repo(prefect_api, tmp_path_factory.mktemp("dvc"))
+def baseline(prefect_api, tmp_path_factory) -> tuple[Repo, str]:
+    """The project's DVC files and code in a fresh git repo with small training settings,
+    after its first ``dvc repro`` (committed), and that command's output."""
+    project = new_repo(prefect_api, tmp_path_factory.mktemp("dvc"))
+    first = project.dvc("repro")
+    project.commit("baseline")
+    return project, first
+
+
+@pytest.fixture(scope="module")
+def with_own_table(baseline, tmp_path_factory) -> tuple[Repo, str]:
+    """The baseline plus a table of one's own selected by ``data.path``, reproduced and
+    committed, and the output of that ``dvc repro``."""
+    project = copy_repo(baseline[0], tmp_path_factory.mktemp("dvc-own"))
+    table = project.root / "data/raw/mine.csv"
+    rows = (project.root / "data/raw/digits.csv").read_text().splitlines()
+    table.write_text("\n".join(rows[:1001]) + "\n")
+    project.dvc("add", "data/raw/mine.csv")
+    project.set_params("data", path="data/raw/mine.csv")
+    out = project.dvc("repro")
+    project.commit("own table")
+    return project, out
+
+
+@pytest.fixture
+def repo(baseline, tmp_path) -> Repo:
+    return copy_repo(baseline[0], tmp_path)
+
+
+@pytest.fixture
+def own(with_own_table, tmp_path) -> Repo:
+    return copy_repo(with_own_table[0], tmp_path)
+
+
+def copy_repo(source: Repo, tmp: Path) -> Repo:
+    """A private copy of a project: the repo with its DVC cache, the home with the default
+    remote, and the model store (Prefect's home starts empty)."""
+    for part in ("repo", "home", "bentoml"):
+        if (source.root.parent / part).exists():
+            shutil.copytree(source.root.parent / part, tmp / part, symlinks=True)
+    return Repo(tmp / "repo", make_env(tmp, source.env["PREFECT_API_URL"]))
 
 
 def new_repo(prefect_api: str, tmp: Path) -> Repo:
@@ -110,8 +150,8 @@ def new_repo(prefect_api: str, tmp: Path) -> Repo:
     return project
 
 
-def test_repro_runs_every_stage_then_skips_them_all(repo):
-    out = repo.dvc("repro")
+def test_repro_runs_every_stage_then_skips_them_all(baseline, tmp_path):
+    repo, out = baseline
     assert "Running stage 'prepare'" in out and "Running stage 'train'" in out
     lock = yaml.safe_load((repo.root / "dvc.lock").read_text())
     table_md5 = lock["stages"]["prepare"]["outs"][0]["md5"]
@@ -120,16 +160,16 @@ def test_repro_runs_every_stage_then_skips_them_all(repo):
     assert metrics["dvc_hash"] == table_md5 and metrics["dvc_tracked"] is True
     assert metrics["dvc_source"] == "dvc.lock" and len(metrics["params_hash"]) == 64
     assert (repo.root / "reports/confusion_matrix.png").stat().st_size > 1000
-    assert "data/raw/digits.csv" not in repo.run("git", "status", "--porcelain", "-uall")
-    repo.commit("baseline")
+    assert "data/raw/digits.csv" not in repo.run("git", "log", "--name-only", "--format=")
 
-    again = repo.dvc("repro")
+    again = copy_repo(repo, tmp_path).dvc("repro")
     assert "Running stage" not in again
     assert "Stage 'prepare' didn't change, skipping" in again
     assert "Stage 'train' didn't change, skipping" in again
 
 
-def test_model_metadata_records_dvc_and_params_hashes(repo):
+def test_model_metadata_records_dvc_and_params_hashes(baseline):
+    repo = baseline[0]
     metrics = repo.metrics()
     script = ("import bentoml,json,sys; m=bentoml.models.get(sys.argv[1]);"
               "print(json.dumps(m.info.metadata, default=str))")
@@ -149,13 +189,9 @@ def test_changed_parameter_would_rerun_only_train(repo):
     assert "Data and pipelines are up to date" in repo.dvc("status")
 
 
-def test_own_table_is_selected_by_one_parameter(repo):
+def test_own_table_is_selected_by_one_parameter(with_own_table):
+    repo, out = with_own_table
     table = repo.root / "data/raw/mine.csv"
-    rows = (repo.root / "data/raw/digits.csv").read_text().splitlines()
-    table.write_text("\n".join(rows[:1001]) + "\n")
-    repo.dvc("add", "data/raw/mine.csv")
-    repo.set_params("data", path="data/raw/mine.csv")
-    out = repo.dvc("repro")
     assert "Stage 'prepare' didn't change, skipping" in out
     assert "Running stage 'train'" in out and "Running stage 'prepare'" not in out
     metrics = repo.metrics()
@@ -164,10 +200,10 @@ def test_own_table_is_selected_by_one_parameter(repo):
     assert metrics["dvc_source"] == "data/raw/mine.csv.dvc" and metrics["dvc_tracked"] is True
     assert metrics["n_train"] + metrics["n_test"] < 1000
     assert repo.run("git", "ls-files", "data/raw/mine.csv").strip() == ""
-    repo.commit("own table")
 
 
-def test_changed_data_would_rerun_only_train(repo):
+def test_changed_data_would_rerun_only_train(own):
+    repo = own
     table = repo.root / "data/raw/mine.csv"
     v1 = table.read_text()
     table.write_text("".join(v1.splitlines(keepends=True)[:801]))  # a new version of the table
@@ -208,9 +244,8 @@ def test_metrics_and_plots_show_offline(repo):
     shutil.rmtree(repo.root / "dvc_plots")
 
 
-def test_push_then_pull_into_a_fresh_clone(repo):
-    repo.run("git", "checkout", "-q", "--", ".")  # back from the experiment to HEAD
-    repo.dvc("checkout", "--force")
+def test_push_then_pull_into_a_fresh_clone(own):
+    repo = own
     assert "Data and pipelines are up to date" in repo.dvc("status")
     repo.dvc("push")
     clone = Repo(repo.root.parent / "clone", repo.env)
@@ -250,7 +285,8 @@ def test_data_missing_from_cache_and_remote_is_named(repo):
     assert repo.snapshot() == before
 
 
-def test_corrupt_dvc_file_is_named(repo):
+def test_corrupt_dvc_file_is_named(own):
+    repo = own
     before = repo.snapshot()
     dvc_file = repo.root / "data/raw/mine.csv.dvc"
     good = dvc_file.read_text()
