@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Callable
 
 import numpy as np
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import CacheKeyFnPolicy
 
 import selftrain
@@ -62,7 +62,26 @@ def guard_rounds(data: PreparedData, config: PipelineConfig) -> dict:
                          random_state=config.seed, n_jobs=clf.n_jobs, teacher=teacher,
                          fallback=fallback)
     kept = choice["chosen"] if choice and check is not None and check["fallback"] else trainer
+    get_run_logger().info("%s", guard_message(kept, choice, check))
     return {"base_estimator": kept, "estimator_choice": choice, "cv_check": check}
+
+
+def guard_message(kept: str, choice: dict | None, check: dict | None) -> str:
+    """The guard's verdict in one line of the run's log."""
+    scores = ""
+    if choice:
+        scores = " (cross-validated: " + ", ".join(
+            f"{name} {score:.3f}" for name, score in choice["cv_accuracy"].items()
+            if score is not None) + ")"
+    if check is None:
+        return f"base estimator {kept}{scores}; no guard (stopping is not 'cv')"
+    if not check["checked"]:
+        return (f"guard: a class has a single label, no evidence either way; keeping the "
+                f"labeled-only {kept}{scores}")
+    verdict = "self-training adopted" if not check["fallback"] else "labeled-only model kept"
+    return (f"guard: {verdict}: on held-out labeled rows it helped {check['helped_rows']} and "
+            f"harmed {check['harmed_rows']} (z {check['z_help']:.2f}); base estimator "
+            f"{kept}{scores}")
 
 
 @task(name="self-train-round", task_run_name="round-{round_}", **CHECKPOINT)
@@ -85,9 +104,20 @@ def train_round(data: PreparedData, config: PipelineConfig, round_: int, select:
     record = _score_round(state, model, data)
     record["next_termination"] = termination
     record["pool_left"] = int((~state.labeled).sum())
+    get_run_logger().info("%s", round_message(record))
     for listener in ROUND_LISTENERS:
         listener(record)
     return record
+
+
+def round_message(record: dict) -> str:
+    """One round in one line of the run's log: what it added and how it scores."""
+    added = ", ".join(f"{c}: {n}" for c, n in record["added_per_class"].items() if n)
+    val = record["val_accuracy"]
+    return (f"round {record['round']}: {record['n_added']} pseudo-labels added"
+            f"{f' ({added})' if added else ''}, {record['n_labeled']} labeled in all, "
+            f"{record['pool_left']} left in the pool; validation accuracy "
+            f"{'n/a' if val is None else f'{val:.3f}'}, test {record['test_accuracy']:.3f}")
 
 
 def run_rounds(data: PreparedData, config: PipelineConfig, verdict: dict) -> tuple[list, int]:
@@ -98,8 +128,12 @@ def run_rounds(data: PreparedData, config: PipelineConfig, verdict: dict) -> tup
 
     holdout = check is None and settings.stopping == "holdout" and data.n_val > 0
 
+    previous: list[dict] = []  # the round before: the run graph shows rounds as a chain
+
     def step(state: RoundState, select: bool):
-        record = train_round(data, config, state.round, select, verdict["base_estimator"])
+        record = train_round(data, config, state.round, select, verdict["base_estimator"],
+                             wait_for=previous[-1:])
+        previous.append(record)
         if holdout:
             record["val_score"] = record["val_accuracy"]
         return None, (_load_state(data, state.round + 1) if select else state), record

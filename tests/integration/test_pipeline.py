@@ -60,6 +60,42 @@ def test_pipeline_promotes_and_writes_reports(prefect_api, workspace):
 
 
 @pytest.mark.slow
+def test_the_runs_log_tells_each_round_and_the_guard_and_rounds_form_a_chain(prefect_api,
+                                                                            workspace):
+    import logging
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    from flows.train import train_pipeline
+
+    tasks_logger = logging.getLogger("prefect.task_runs")
+    level = tasks_logger.level
+    tasks_logger.setLevel(logging.INFO)  # the suite runs Prefect at WARNING; the UI shows INFO
+    try:
+        state = train_pipeline(load_config(None, ["self_training.max_rounds=3",
+                                                  "self_training.stopping=holdout"]),
+                               force=True, return_state=True)
+    finally:
+        tasks_logger.setLevel(level)
+    run_id = state.state_details.flow_run_id
+    APILogHandler().flush()  # the logs reach the API in the background
+    with get_client(sync_client=True) as client:
+        logs = [log.message for log in client.read_logs(
+            LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))]
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id={"any_": [run_id]}))
+    rounds = [m for m in logs if m.startswith("round ")]
+    assert len(rounds) >= 2, logs
+    assert "0 pseudo-labels added" in rounds[0] and "validation accuracy" in rounds[0]
+    assert any("pseudo-labels added (" in m for m in rounds[1:]), rounds
+    assert any(m.startswith("base estimator") or m.startswith("guard:") for m in logs), logs
+    by_name = {run.name: run for run in runs}
+    upstream = {i.id for i in by_name["round-1"].task_inputs.get("wait_for", [])}
+    assert by_name["round-0"].id in upstream, by_name["round-1"].task_inputs
+
+
+@pytest.mark.slow
 def test_gate_rejects_a_candidate_and_keeps_it_as_candidate(prefect_api, workspace):
     _run([])
     before = _store_tags()
