@@ -52,3 +52,15 @@ def test_gap_closed(score, baseline, oracle, expected):
 def test_mcnemar_z_plain_and_continuity_corrected(harmed, helped, plain, corrected):
     assert mcnemar_z(harmed, helped, corrected=False) == pytest.approx(plain)
     assert mcnemar_z(harmed, helped) == pytest.approx(corrected)
+
+
+def test_the_rounds_artifact_has_short_headers_and_three_decimals():
+    from tasks.evaluate import artifact_rows
+
+    record = {"round": 1, "n_labeled": 40, "n_pseudo_labeled": 12, "n_added": 12,
+              "mean_confidence": 0.912345678, "val_accuracy": 0.8074074074074075,
+              "test_accuracy": 0.8, "test_macro_f1": 0.79999999, "pseudo_label_accuracy": None}
+    [row] = artifact_rows([record])
+    assert row == {"round": 1, "labeled": 40, "pseudo": 12, "added": 12, "confidence": 0.912,
+                   "val acc": 0.807, "test acc": 0.8, "test F1": 0.8, "pseudo acc": None}
+    assert sum(len(h) for h in row) < 80  # nine columns that fit a 1400 px page
