@@ -5,11 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# Telemetry off everywhere: this project runs offline.
-export DO_NOT_TRACK := 1
-export PREFECT_SERVER_ANALYTICS_ENABLED := false
-export GX_ANALYTICS_ENABLED := False
-export BENTOML_DO_NOT_TRACK := True
+# Telemetry off everywhere: this project runs offline. The one list is TELEMETRY_OFF in
+# selftrain/offline.py; it is exported here for the tools make starts (prefect, bentoml).
+TELEMETRY_OFF := $(shell sed -n 's/^    "\([A-Z_]*\)": "\(.*\)",$$/\1=\2/p' selftrain/offline.py)
+$(foreach setting,$(TELEMETRY_OFF),$(eval export $(setting)))
 export PREFECT_SERVER_LOGGING_LEVEL := CRITICAL
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 

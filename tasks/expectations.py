@@ -8,7 +8,6 @@ the same Data Docs site and the same error message.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +18,9 @@ import pandas as pd
 from selftrain.columns import ISO_DATE, ColumnRoles, non_numbers
 from selftrain.config import DataSettings
 from selftrain.labels import is_unlabeled, unlabeled_markers
+from selftrain.offline import set_offline_defaults
 
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+set_offline_defaults()  # before GX is imported: it reads its analytics switch at import
 
 import great_expectations as gx  # noqa: E402
 import great_expectations.expectations as gxe  # noqa: E402
