@@ -18,10 +18,12 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from selftrain.config import (  # noqa: E402
+    PARAMS_FILE,
     ConfigError,
     inert_settings,
     load_config,
     parameter_table,
+    params_file,
 )
 
 app = typer.Typer(help="Self-training pipelines: few labels in, a served classifier out.",
@@ -31,7 +33,7 @@ console = Console(stderr=True)
 
 @app.command()
 def run(
-    config: Annotated[Path, typer.Option(help="the params file")] = Path("params.yaml"),
+    config: Annotated[Path, typer.Option(help="the params file")] = PARAMS_FILE,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", "-S", help="override a parameter: --set self_training.threshold=0.9")] = None,
     verbose: Annotated[bool, typer.Option(help="show Prefect's logs and tracebacks")] = False,
@@ -41,8 +43,7 @@ def run(
 ) -> None:
     """Run the training pipeline: validate, mask, self-train, evaluate, gate, package."""
     try:
-        cfg = load_config(config if config.exists() or config != Path("params.yaml") else None,
-                          set_ or [])
+        cfg = load_config(config, set_ or [])
     except ConfigError as exc:
         console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
         raise typer.Exit(2) from None
@@ -52,23 +53,23 @@ def run(
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.progress import run_with_progress
 
-    summary = run_with_progress(cfg, str(config) if config.exists() else None, console, verbose,
-                                force, wait)
+    used = params_file(config)
+    summary = run_with_progress(cfg, used and str(used), console, verbose, force, wait)
     print_summary(summary)
 
 
 @app.command()
 def params(
-    config: Annotated[Path, typer.Option(help="the params file")] = Path("params.yaml"),
+    config: Annotated[Path, typer.Option(help="the params file")] = PARAMS_FILE,
 ) -> None:
     """List every parameter: its key, default, value in the params file, and meaning."""
     try:
-        current = load_config(config if config.exists() else None)
+        current = load_config(config)
     except ConfigError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
     values = current.model_dump(mode="json")
-    table = Table(title=f"parameters ({config if config.exists() else 'defaults'})")
+    table = Table(title=f"parameters ({params_file(config) or 'defaults'})")
     for column in ("key", "default", "value", "meaning"):
         table.add_column(column, overflow="fold")
     for key, default, description in parameter_table():
@@ -112,14 +113,13 @@ def deploy(
     cron: Annotated[str, typer.Option(help="the schedule, a cron string")] = "0 2 * * *",
     timezone: Annotated[str, typer.Option(help="the cron's time zone")] = "UTC",
     name: Annotated[str, typer.Option(help="the deployment's name")] = "nightly",
-    config: Annotated[Path, typer.Option(help="default parameters")] = Path("params.yaml"),
+    config: Annotated[Path, typer.Option(help="default parameters")] = PARAMS_FILE,
 ) -> None:
     """Serve the deployment train-pipeline/<name> on PREFECT_API_URL: scheduled and UI runs."""
     from flows.deploy import NoPrefectServer, serve_deployment
 
     try:
-        serve_deployment(name=name, cron=cron, timezone=timezone, params_path=(
-            config if config.exists() or config != Path("params.yaml") else None))
+        serve_deployment(name=name, cron=cron, timezone=timezone, params_path=config)
     except (ConfigError, NoPrefectServer) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from selftrain.config import load_config
+from selftrain.config import PARAMS_FILE, load_config
 
 DEPLOYMENT_NAME = "nightly"
 NIGHTLY_CRON = "0 2 * * *"
@@ -28,7 +28,7 @@ class NoPrefectServer(RuntimeError):
     """``PREFECT_API_URL`` is unset: a served deployment needs a server that outlives it."""
 
 
-def deployment_parameters(params_path: str | Path | None = "params.yaml") -> dict[str, Any]:
+def deployment_parameters(params_path: str | Path | None = PARAMS_FILE) -> dict[str, Any]:
     """The flow's default parameters: the whole configuration as JSON, so the UI shows the
     same nested form ``params.yaml`` has. ``None`` gives the defaults; a missing file or a
     wrong value raises ``ConfigError`` before anything is registered."""
@@ -39,7 +39,7 @@ def serve_deployment(
     name: str = DEPLOYMENT_NAME,
     cron: str = NIGHTLY_CRON,
     timezone: str = "UTC",
-    params_path: str | Path | None = "params.yaml",
+    params_path: str | Path | None = PARAMS_FILE,
     limit: int = 1,
 ) -> None:
     """Register the deployment and run its flow runs until interrupted.

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from selftrain.config import ConfigError, load_config
+from selftrain.config import PARAMS_FILE, ConfigError, load_config
 
 console = Console(stderr=True)
 
@@ -30,7 +30,7 @@ def sweep_command(
     address: Annotated[str | None, typer.Option(
         help="an existing Dask scheduler, e.g. tcp://10.0.0.5:8786 (then --workers is "
              "ignored)")] = None,
-    config: Annotated[Path, typer.Option(help="the params file")] = Path("params.yaml"),
+    config: Annotated[Path, typer.Option(help="the params file")] = PARAMS_FILE,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", "-S", help="override a parameter: --set self_training.max_rounds=5")] = None,
     verbose: Annotated[bool, typer.Option(help="show Prefect's and Dask's logs")] = False,
@@ -46,8 +46,7 @@ def sweep_command(
             "thresholds": threshold or DEFAULT_GRID["thresholds"],
             "labeled_fractions": labeled_fraction or DEFAULT_GRID["labeled_fractions"]}
     try:
-        cfg = load_config(config if config.exists() or config != Path("params.yaml") else None,
-                          set_ or [])
+        cfg = load_config(config, set_ or [])
         grid_configs(cfg, **grid)  # refuse a bad grid before any cluster starts
     except ConfigError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)

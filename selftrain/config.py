@@ -148,12 +148,26 @@ class ConfigError(ValueError):
     """A configuration a user wrote is wrong; the message says which key and why."""
 
 
+# The params file of a project. When it is absent, the defaults apply; any other file named
+# explicitly must exist.
+PARAMS_FILE = Path("params.yaml")
+
+
+def params_file(path: str | Path | None) -> Path | None:
+    """The params file to read: ``path``, or None (the defaults) when it is the default
+    ``params.yaml`` and that file is absent."""
+    if path is None or (Path(path) == PARAMS_FILE and not PARAMS_FILE.exists()):
+        return None
+    return Path(path)
+
+
 def load_config(
     path: str | Path | None = None, overrides: list[str] | None = None
 ) -> PipelineConfig:
-    """Read ``params.yaml`` (or the defaults when it is absent) and apply ``key=value``
-    overrides with dotted keys, like ``dvc exp run -S``."""
+    """Read the params file (see ``params_file``; ``None``: the defaults) and apply
+    ``key=value`` overrides with dotted keys, like ``dvc exp run -S``."""
     raw: dict[str, Any] = {}
+    path = params_file(path)
     if path is not None and Path(path).exists():
         try:
             raw = yaml.safe_load(Path(path).read_text()) or {}

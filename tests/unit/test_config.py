@@ -114,3 +114,16 @@ def test_assignment_is_validated():
     config = PipelineConfig()
     with pytest.raises(ValueError, match="threshold"):
         config.self_training.threshold = 3
+
+
+def test_a_missing_default_params_file_means_the_defaults_but_a_named_one_must_exist(
+        tmp_path, monkeypatch):
+    from selftrain.config import PARAMS_FILE, ConfigError, load_config, params_file
+
+    monkeypatch.chdir(tmp_path)
+    assert params_file(PARAMS_FILE) is None and params_file(None) is None
+    assert load_config(PARAMS_FILE) == load_config(None)
+    with pytest.raises(ConfigError, match="other.yaml does not exist"):
+        load_config("other.yaml")
+    PARAMS_FILE.write_text("seed: 7\n")
+    assert params_file(PARAMS_FILE) == PARAMS_FILE and load_config(PARAMS_FILE).seed == 7
