@@ -17,6 +17,7 @@ import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from flows.deploy import DEPLOYMENT_NAME, NIGHTLY_CRON, TIMEZONE  # noqa: E402
 from selftrain.config import (  # noqa: E402
     PARAMS_FILE,
     ConfigError,
@@ -110,9 +111,9 @@ def serve(
 
 @app.command()
 def deploy(
-    cron: Annotated[str, typer.Option(help="the schedule, a cron string")] = "0 2 * * *",
-    timezone: Annotated[str, typer.Option(help="the cron's time zone")] = "UTC",
-    name: Annotated[str, typer.Option(help="the deployment's name")] = "nightly",
+    cron: Annotated[str, typer.Option(help="the schedule, a cron string")] = NIGHTLY_CRON,
+    timezone: Annotated[str, typer.Option(help="the cron's time zone")] = TIMEZONE,
+    name: Annotated[str, typer.Option(help="the deployment's name")] = DEPLOYMENT_NAME,
     config: Annotated[Path, typer.Option(help="default parameters")] = PARAMS_FILE,
 ) -> None:
     """Serve the deployment train-pipeline/<name> on PREFECT_API_URL: scheduled and UI runs."""

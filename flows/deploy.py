@@ -15,6 +15,7 @@ from selftrain.config import PARAMS_FILE, load_config
 
 DEPLOYMENT_NAME = "nightly"
 NIGHTLY_CRON = "0 2 * * *"
+TIMEZONE = "UTC"
 TAGS = ["selftrain", "training"]
 DESCRIPTION = (
     "Self-train a classifier on `data.path` and promote it to the BentoML model store if it "
@@ -38,7 +39,7 @@ def deployment_parameters(params_path: str | Path | None = PARAMS_FILE) -> dict[
 def serve_deployment(
     name: str = DEPLOYMENT_NAME,
     cron: str = NIGHTLY_CRON,
-    timezone: str = "UTC",
+    timezone: str = TIMEZONE,
     params_path: str | Path | None = PARAMS_FILE,
     limit: int = 1,
 ) -> None:

@@ -19,6 +19,7 @@ from prefect.cache_policies import NONE
 from prefect_dask import DaskTaskRunner
 from pydantic import ValidationError
 
+from flows.sweep_defaults import DEFAULT_GRID, DEFAULT_WORKERS
 from selftrain.config import (
     ConfigError,
     EstimatorName,
@@ -35,11 +36,6 @@ from tasks.self_train import guard_rounds, round_model, run_rounds
 from tasks.sweep_report import pick_best, report_sweep
 from tasks.validate import validate_table
 from tasks.workspace import METRICS_DIR, REPORTS_DIR, WORK_DIR
-
-DEFAULT_WORKERS = 2
-# Small by default: 4 candidates. Never mutated (they are the flow's parameter defaults).
-DEFAULT_GRID = {"base_estimators": ["random_forest", "logistic_regression"],
-                "thresholds": [0.8, 0.95], "labeled_fractions": [0.1]}
 
 
 def dask_runner(workers: int = DEFAULT_WORKERS, address: str | None = None) -> DaskTaskRunner:

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from flows.sweep_defaults import DEFAULT_GRID, DEFAULT_WORKERS
 from selftrain.config import PARAMS_FILE, ConfigError, load_config
 
 console = Console(stderr=True)
@@ -26,7 +27,8 @@ def sweep_command(
         help="confidence threshold (repeat); candidates use criterion=threshold")] = None,
     labeled_fraction: Annotated[list[float] | None, typer.Option(
         help="share of training labels kept in simulation mode (repeat)")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="local Dask worker processes")] = 2,
+    workers: Annotated[int, typer.Option(min=1, help="local Dask worker processes")
+                       ] = DEFAULT_WORKERS,
     address: Annotated[str | None, typer.Option(
         help="an existing Dask scheduler, e.g. tcp://10.0.0.5:8786 (then --workers is "
              "ignored)")] = None,
@@ -40,7 +42,7 @@ def sweep_command(
         # Read by dask when it is first imported, here and in the worker processes.
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from flows.sweep import DEFAULT_GRID, grid_configs
+    from flows.sweep import grid_configs
 
     grid = {"base_estimators": estimator or DEFAULT_GRID["base_estimators"],
             "thresholds": threshold or DEFAULT_GRID["thresholds"],
