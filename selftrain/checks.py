@@ -8,24 +8,25 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils import get_tags
 
+from selftrain.choices import CALIBRATIONS, CRITERIA, STOPPING, TEACHERS, described
+
 
 def check_params(est) -> None:
     """Each argument against its allowed values; the message names argument and value."""
     checks = [
         ("threshold", isinstance(est.threshold, Real) and 0 <= est.threshold <= 1,
          "a number in [0, 1]"),
-        ("criterion", est.criterion in ("threshold", "k_best"), "'threshold' or 'k_best'"),
+        ("criterion", est.criterion in CRITERIA, described(CRITERIA)),
         ("k_best", isinstance(est.k_best, Real) and not isinstance(est.k_best, bool)
          and est.k_best > 0 and (est.k_best < 1 or float(est.k_best).is_integer()),
          "a positive integer, or a share in (0, 1)"),
         ("max_iter", est.max_iter is None or (isinstance(est.max_iter, Integral)
                                                and est.max_iter >= 0), "None or an int >= 0"),
-        ("calibration", est.calibration in (None, "sigmoid", "isotonic"),
-         "None, 'sigmoid' or 'isotonic'"),
-        ("teacher", est.teacher in (None, "label_spreading"), "None or 'label_spreading'"),
+        ("calibration", est.calibration in (None, *CALIBRATIONS), described(CALIBRATIONS, True)),
+        ("teacher", est.teacher in (None, *TEACHERS), described(TEACHERS, True)),
         ("teacher_weight", isinstance(est.teacher_weight, Real)
          and 0 <= est.teacher_weight <= 1, "a number in [0, 1]"),
-        ("stopping", est.stopping in (None, "holdout", "cv"), "None, 'holdout' or 'cv'"),
+        ("stopping", est.stopping in (None, *STOPPING), described(STOPPING, True)),
         ("validation_fraction", isinstance(est.validation_fraction, Real)
          and 0 < est.validation_fraction < 1, "a number in (0, 1)"),
         ("patience", isinstance(est.patience, Integral) and est.patience >= 1,

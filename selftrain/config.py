@@ -14,9 +14,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-EstimatorName = Literal[
-    "auto", "random_forest", "hist_gradient_boosting", "logistic_regression", "svc", "knn"
-]
+from selftrain.choices import CALIBRATIONS, CRITERIA, STOPPING, TEACHERS
+from selftrain.estimators import AUTO, ESTIMATOR_NAMES
+
+EstimatorName = Literal[(AUTO, *ESTIMATOR_NAMES)]  # the registry's names, and "auto"
 
 
 class _Section(BaseModel):
@@ -87,19 +88,19 @@ class SelfTrainingSettings(_Section):
         "random_forest", description="the estimator that self-trains and is the labeled-only "
         "fallback; 'auto': the fallback is the registry entry with the best cross-validated "
         "accuracy on the labeled rows, the forest self-trains")
-    criterion: Literal["threshold", "k_best"] = "k_best"
+    criterion: Literal[CRITERIA] = "k_best"
     threshold: float = Field(0.75, ge=0, le=1)
     k_best: float = Field(
         0.1, gt=0, description="rows added per round: a count, or a share (<1) of the pool"
     )
     max_rounds: int = Field(20, ge=0, description="most self-training rounds")
     balanced: bool = Field(True, description="cap each class's share of pseudo-labels at its prior")
-    calibration: Literal["sigmoid", "isotonic"] | None = None
-    teacher: Literal["label_spreading"] | None = Field(
+    calibration: Literal[CALIBRATIONS] | None = None
+    teacher: Literal[TEACHERS] | None = Field(
         "label_spreading", description="blend a kNN-graph teacher into the confidences"
     )
     teacher_weight: float = Field(0.5, ge=0, le=1)
-    stopping: Literal["holdout", "cv"] | None = Field(
+    stopping: Literal[STOPPING] | None = Field(
         "cv", description="'cv': keep round 0 when cross-validation shows self-training hurts "
         "(estimator use; the pipeline scores its own validation split)"
     )

@@ -15,12 +15,15 @@ import numpy as np
 
 @dataclass(frozen=True)
 class SelectionPolicy:
-    criterion: str = "threshold"  # "threshold" | "k_best"
-    threshold: float = 0.75
-    k_best: int = 10  # rows per round (already resolved from a share of the pool)
-    balanced: bool = False
-    teacher: str | None = None
-    teacher_weight: float = 0.5
+    """The estimator's selection arguments for one fit (no defaults here: they are the
+    estimator's and the config's)."""
+
+    criterion: str  # selftrain.choices.CRITERIA
+    threshold: float
+    k_best: int  # rows per round (already resolved from a share of the pool)
+    balanced: bool
+    teacher: str | None
+    teacher_weight: float
 
 
 def select_pseudo_labels(
