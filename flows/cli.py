@@ -155,6 +155,16 @@ def print_summary(summary: dict) -> None:
     if summary.get("pseudo_label_accuracy") is not None:
         out.print(f"pseudo-labels: {summary['n_pseudo_labeled']} rows, "
                   f"{summary['pseudo_label_accuracy']:.1%} correct (simulation mode)")
+    print_outputs(out)
+
+
+def print_outputs(out: Console) -> None:
+    """Where a run's files went (the model's place is in the gate's line)."""
+    from tasks.workspace import METRICS_DIR, REPORTS_DIR
+
+    out.print(f"metrics: {METRICS_DIR}/metrics.json, {METRICS_DIR}/rounds.csv\n"
+              f"plots: {REPORTS_DIR}/rounds.png, {REPORTS_DIR}/confusion_matrix.png\n"
+              f"Data Docs: {REPORTS_DIR}/data_docs/index.html", highlight=False)
 
 
 from flows.sweep_cli import sweep_command  # noqa: E402 - after the settings above

@@ -19,19 +19,21 @@ def run_with_progress(config: PipelineConfig, params_path: str | None, console: 
     from tasks.self_train import ROUND_LISTENERS
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                TextColumn("round {task.completed:.0f}/{task.total:.0f}"), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    # The error handler is outside the live display: the bar stops before a message prints,
+    # so nothing is drawn after an error.
+    with user_errors(console, verbose, "pipeline", "; finished rounds resume"), \
+            Progress(*columns, console=console, transient=False) as progress:
         bar = progress.add_task("validating and preparing", total=config.self_training.max_rounds)
 
         def on_round(record: dict) -> None:
             val = record.get("val_accuracy")
             progress.update(bar, completed=record["round"], description=(
                 f"round {record['round']}: +{record['n_added']} pseudo-labels, "
-                f"val acc {'n/a' if val is None else f'{val:.4f}'}"))
+                f"val acc {'n/a' if val is None else f'{val:.3f}'}"))
 
         ROUND_LISTENERS.append(on_round)
         try:
-            with user_errors(console, verbose, "pipeline", "; finished rounds resume"):
-                return train_pipeline(config, params_path, force, wait)
+            return train_pipeline(config, params_path, force, wait)
         finally:
             ROUND_LISTENERS.remove(on_round)
 

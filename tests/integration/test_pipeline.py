@@ -293,5 +293,9 @@ def test_bad_table_exits_1_and_leaves_the_store_alone(prefect_api, workspace, mo
     result = CliRunner().invoke(app, ["run", "--set", "data.path=data/raw/bad.csv"])
     assert result.exit_code == 1
     assert "line 3" in result.output and "Traceback" not in result.output
+    lines = result.output.splitlines()
+    error = next(i for i, line in enumerate(lines) if "data validation failed" in line)
+    assert "validating and preparing" in result.output[:result.output.index(lines[error])]
+    assert not any("validating" in line for line in lines[error:])  # no bar after the error
     assert _store_tags() == before
     assert not Path("metrics/metrics.json").exists()
