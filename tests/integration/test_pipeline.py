@@ -228,6 +228,10 @@ def test_resume_after_crash_gives_same_model(prefect_api, workspace, tmp_path_fa
     resumed = subprocess.run(args, env=env, cwd=workspace, capture_output=True, text=True,
                              timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    for line in ("metrics: metrics/metrics.json", "plots: reports/rounds.png",
+                 "Data Docs: reports/data_docs/index.html"):  # where everything went
+        assert line in resumed.stdout, resumed.stdout[-2000:]
+    assert (workspace / "reports/data_docs/index.html").is_file()
 
     clean = tmp_path_factory.mktemp("uninterrupted")
     from selftrain.datasets import export_digits
