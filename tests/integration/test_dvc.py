@@ -57,6 +57,16 @@ class Repo:
         params[section].update(values)
         path.write_text(yaml.safe_dump(params, sort_keys=False))
 
+    def dvc_with_broken(self, path: str, broken: str, *args: str) -> str:
+        """``dvc *args`` while ``path`` holds ``broken``: it must fail; the file is restored."""
+        target = self.root / path
+        good = target.read_text()
+        target.write_text(broken)
+        try:
+            return self.dvc(*args, ok=False)
+        finally:
+            target.write_text(good)
+
     def metrics(self) -> dict:
         return json.loads((self.root / "metrics/metrics.json").read_text())
 
@@ -259,13 +269,10 @@ def test_push_then_pull_into_a_fresh_clone(own):
 
 def test_param_missing_from_params_yaml_is_named(repo):
     before = repo.snapshot()
-    stages = repo.root / "dvc.yaml"
-    good = stages.read_text()
-    stages.write_text(good.replace("      - serving\n", "      - serving\n      - train.epochs\n"))
-    try:
-        out = repo.dvc("repro", ok=False)
-    finally:
-        stages.write_text(good)
+    stages = (repo.root / "dvc.yaml").read_text()
+    out = repo.dvc_with_broken(
+        "dvc.yaml", stages.replace("      - serving\n", "      - serving\n      - train.epochs\n"),
+        "repro")
     assert "Parameters 'train.epochs' are missing from 'params.yaml'" in out
     assert repo.snapshot() == before
 
@@ -288,13 +295,7 @@ def test_data_missing_from_cache_and_remote_is_named(repo):
 def test_corrupt_dvc_file_is_named(own):
     repo = own
     before = repo.snapshot()
-    dvc_file = repo.root / "data/raw/mine.csv.dvc"
-    good = dvc_file.read_text()
-    dvc_file.write_text("outs: [[[\n")
-    try:
-        out = repo.dvc("repro", ok=False)
-    finally:
-        dvc_file.write_text(good)
+    out = repo.dvc_with_broken("data/raw/mine.csv.dvc", "outs: [[[\n", "repro")
     assert "data/raw/mine.csv.dvc' is invalid" in out
     assert repo.snapshot() == before
 
