@@ -22,6 +22,7 @@ from selftrain.metrics import mcnemar_z
 from selftrain.rounds import (
     RoundResult,
     RoundState,
+    best_round,
     fit_state,
     initial_state,
     round_record,
@@ -54,11 +55,13 @@ class Rounds:
     keep_last: bool = False  # no early stopping: the last round is the model
 
     def add(self, state: RoundState, model, record: dict) -> None:
-        score, best = record.get("val_score"), self.best_index
-        if self.keep_last or best < 0 or score is None or score > self.records[best]["val_score"]:
-            self.best_index, self.best_model = len(self.states), model
+        """Keep ``model`` when its round becomes the best one (``best_round``'s choice: the
+        best is always the previous best or this round, so no other model is kept)."""
         self.states.append(state)
         self.records.append(record)
+        latest = len(self.records) - 1
+        if self.keep_last or best_round([r.get("val_score") for r in self.records]) == latest:
+            self.best_index, self.best_model = latest, model
 
     def stale(self, patience: int) -> bool:
         return rounds_stale([r.get("val_score") for r in self.records], patience)

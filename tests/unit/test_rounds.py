@@ -125,3 +125,29 @@ def test_round_with_no_confident_rows_ends_with_no_change(three_class):
     assert nxt.termination == "no_change"
     assert round_record(nxt)["n_added"] == 0
     assert round_record(nxt)["mean_confidence"] is None
+
+
+@pytest.mark.parametrize(
+    ("scores", "best"),
+    [([0.5, 0.7, 0.7, 0.6], 1),  # the first of equal scores: fewer pseudo-labels
+     ([None, 0.4, None], 1),  # unscored rounds never win
+     ([None, None], 1),  # nothing scored: the last round
+     ([0.9], 0)],
+)
+def test_the_best_round_is_the_first_highest_score(scores, best):
+    from selftrain.driver import Rounds
+    from selftrain.rounds import best_round
+
+    assert best_round(scores) == best
+    rounds = Rounds([], [])  # the driver's running choice agrees with the pure function
+    for i, score in enumerate(scores):
+        rounds.add(None, f"model {i}", {"val_score": score})
+    assert (rounds.best_index, rounds.best_model) == (best, f"model {best}")
+
+
+def test_rounds_are_stale_after_patience_rounds_without_a_gain():
+    from selftrain.rounds import rounds_stale
+
+    assert not rounds_stale([0.5, 0.6, 0.6], patience=2)
+    assert rounds_stale([0.5, 0.6, 0.6, 0.55], patience=2)
+    assert not rounds_stale([0.5, 0.6, 0.6, 0.61], patience=2)
