@@ -8,6 +8,7 @@ are the configuration that ``benchmarks/accuracy.py`` reports as recommended.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -119,7 +120,9 @@ class GateSettings(_Section):
 
 
 class ServingSettings(_Section):
-    model_name: str = "selftrain-classifier"
+    model_name: str | None = Field(
+        None, description="the model line in the store; default: `project`, else the table's "
+        "file name (data/raw/churn.csv -> churn)")
     max_batch_rows: int = Field(1000, ge=1)
     port: int = Field(3000, ge=1, le=65535)
 
@@ -128,6 +131,9 @@ class PipelineConfig(_Section):
     """Everything one pipeline run needs; the file ``params.yaml`` holds one of these."""
 
     seed: int = Field(0, ge=0, description="seeds splits, masking and estimators")
+    project: str | None = Field(
+        None, description="the problem's name: names its model line unless serving.model_name "
+        "is set; default: the table's file name")
     data: DataSettings = DataSettings()
     split: SplitSettings = SplitSettings()
     masking: MaskingSettings = MaskingSettings()
@@ -142,6 +148,24 @@ class PipelineConfig(_Section):
                 f"data.min_rows ({self.data.min_rows}) exceeds data.max_rows ({self.data.max_rows})"
             )
         return self
+
+    @property
+    def model_line(self) -> str:
+        """The model line this configuration trains and serves: ``serving.model_name``, else
+        ``project``, else the table's file name. A candidate competes only with the champion
+        of its own line, so two tables never share a line by default."""
+        return line_name(self.serving.model_name or self.project or Path(self.data.path).stem)
+
+
+def line_name(text: str) -> str:
+    """``text`` as a model-store name (lowercase letters, digits, ``-``, ``_``, ``.``; at
+    most 63 characters, starting and ending with a letter or digit)."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", text.strip().lower())
+    name = re.sub(r"^[^a-z0-9]+|[^a-z0-9]+$", "", name[:63])
+    if not name:
+        raise ConfigError(f"cannot name a model line after {text!r}: set project or "
+                          "serving.model_name")
+    return name
 
 
 class ConfigError(ValueError):
