@@ -49,11 +49,10 @@ serve: install ## serve the promoted model on 127.0.0.1:3000 (make serve PORT=30
 PREFECT_PORT ?= 4200
 CHROMIUM := /usr/bin/chromium
 
-server: install ## Prefect server + UI on http://127.0.0.1:4200 (make server PREFECT_PORT=4201)
-	PREFECT_SERVER_UI_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api \
-		$(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
+server: install ## Prefect server + UI on http://127.0.0.1:4200, with credentials, CORS and CSRF (make server PREFECT_PORT=4201)
+	$(BIN)/selftrain server --port $(PREFECT_PORT)
 
-deploy: install ## serve train-pipeline/nightly on that server (make deploy CRON='0 3 * * *')
+deploy: install ## serve train-pipeline/nightly on that server, with its credentials (make deploy CRON='0 3 * * *')
 	test -f data/raw/digits.csv || $(BIN)/selftrain prepare data/raw/digits.csv
 	PREFECT_API_URL=$${PREFECT_API_URL:-http://127.0.0.1:$(PREFECT_PORT)/api} \
 		$(BIN)/selftrain deploy $(if $(CRON),--cron '$(CRON)')

@@ -116,6 +116,9 @@ def deploy(
     config: Annotated[Path, typer.Option(help="default parameters")] = Path("params.yaml"),
 ) -> None:
     """Serve the deployment train-pipeline/<name> on PREFECT_API_URL: scheduled and UI runs."""
+    from flows.server import client_auth
+
+    client_auth()  # before Prefect is imported: the API of `selftrain server` asks for it
     from flows.deploy import NoPrefectServer, serve_deployment
 
     try:
@@ -183,6 +186,19 @@ def rollback(
         raise typer.Exit(1) from None
     console.print(f"production of {name}: {event.previous} -> {event.tag} (rolled back)",
                   highlight=False)
+
+
+@app.command()
+def server(
+    port: Annotated[int, typer.Option(help="the port on 127.0.0.1")] = 4200,
+) -> None:
+    """Start the Prefect server and UI on 127.0.0.1, with credentials, CORS for its own UI
+    only and CSRF protection (see flows/server.py; the UI asks for the credentials)."""
+    from flows.server import auth_file, start_server
+
+    console.print(f"Prefect UI: http://127.0.0.1:{port} (credentials: $PREFECT_SERVER_API_"
+                  f"AUTH_STRING, else the file {auth_file()})", highlight=False)
+    start_server(port)
 
 
 def print_summary(summary: dict) -> None:

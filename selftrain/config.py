@@ -8,12 +8,20 @@ are the configuration that ``benchmarks/accuracy.py`` reports as recommended.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
 EstimatorName = Literal[
     "auto", "random_forest", "hist_gradient_boosting", "logistic_regression", "svc", "knn"
@@ -29,6 +37,9 @@ class DataSettings(_Section):
     """Where the table is and which columns carry the id and the label."""
 
     path: str = Field("data/raw/digits.csv", description="CSV or Parquet table")
+    roots: list[str] = Field(
+        ["data"], description="folders a deployment's runs may read tables from (a data.path "
+        "given as a run parameter must lie under one); set in params.yaml only")
     label_column: str = Field("label", description="label column; -1 or empty = unlabeled")
     id_column: str = Field("id", description="unique row id column")
     classes: list[int | str] | None = Field(
@@ -36,6 +47,9 @@ class DataSettings(_Section):
     )
     min_rows: int = Field(20, ge=1, description="fewest rows a table may have")
     max_rows: int = Field(5_000_000, ge=1, description="most rows a table may have")
+    max_columns: int = Field(10_000, ge=1, description="most columns a table may have")
+    max_file_mb: float = Field(
+        2048, gt=0, description="largest table file (MB) read; checked before reading")
     min_labeled_per_class: int = Field(
         3, ge=1, description="fewest labeled rows each class must have"
     )
@@ -155,6 +169,57 @@ class PipelineConfig(_Section):
         ``project``, else the table's file name. A candidate competes only with the champion
         of its own line, so two tables never share a line by default."""
         return line_name(self.serving.model_name or self.project or Path(self.data.path).stem)
+
+
+# What a deployment's parameter form may not change: the gate's thresholds and the data
+# roots come only from the params file on the machine that serves the deployment.
+LOCKED_KEYS = ("gate", "data.roots")
+
+
+def editable_model(model: type[BaseModel] = None, prefix: str = "") -> type[BaseModel]:
+    """``model`` (default: ``PipelineConfig``) without the ``LOCKED_KEYS``: the type of a
+    deployment's ``config`` parameter, so the UI's form and the server's schema check
+    (which refuses unknown keys) leave no way to set them."""
+    model = model or PipelineConfig
+    fields: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        if key in LOCKED_KEYS:
+            continue
+        annotation = field.annotation
+        if any(k.startswith(f"{key}.") for k in LOCKED_KEYS):
+            sub = editable_model(annotation, f"{key}.")
+            fields[name] = (sub, sub())
+        else:
+            fields[name] = (annotation, field)
+    return create_model(f"Editable{model.__name__}", __base__=_Section, __doc__=model.__doc__,
+                        **fields)
+
+
+def with_locked_settings(editable: BaseModel, locked_from: PipelineConfig) -> PipelineConfig:
+    """The full configuration of a deployment's run: its editable parameters, with the
+    locked keys taken from ``locked_from`` (the params file)."""
+    raw = editable.model_dump(mode="json")
+    raw["gate"] = locked_from.gate.model_dump(mode="json")
+    raw.setdefault("data", {})["roots"] = list(locked_from.data.roots)
+    try:
+        return PipelineConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source="run parameters")) from None
+
+
+def check_data_root(config: PipelineConfig, base: str | Path = ".") -> Path:
+    """``data.path`` resolved (links followed); ``ConfigError`` unless it lies under one of
+    ``data.roots``: a run parameter must not point the pipeline at any file on the machine."""
+    base = Path(base)
+    path = Path(os.path.realpath(base / config.data.path))
+    roots = [Path(os.path.realpath(base / root)) for root in config.data.roots]
+    if not any(path.is_relative_to(root) for root in roots):
+        shown = config.data.path if len(config.data.path) <= 60 else config.data.path[:57] + "..."
+        raise ConfigError(f"data.path {shown!r} is outside the allowed data roots "
+                          f"({', '.join(config.data.roots)}): refused. Put the table under one "
+                          "of them, or add its folder to data.roots in params.yaml")
+    return path
 
 
 def line_name(text: str) -> str:

@@ -20,7 +20,7 @@ from selftrain.config import PipelineConfig
 from selftrain.lines import ever_production, production_tag, record_promotion, store_home
 from tasks.gate import gate_candidate
 from tasks.mask import PreparedData
-from tasks.model_store import line_entries
+from tasks.model_store import clear_stale_staging, line_entries
 from tasks.package import keep_candidate, package_model, packaged_record
 from tasks.workspace import CANDIDATES_DIR, exclusive
 
@@ -41,6 +41,7 @@ def line_lock(line: str) -> Path:
 def _promote(model, data: PreparedData, config: PipelineConfig, metrics: dict,
              lineage: dict) -> dict:
     line = config.model_line
+    clear_stale_staging()  # what runs killed mid-packaging left beside the store
     same = identical_entry(line, packaged_record(data, config, metrics, lineage).identity())
     champion = production_tag(line)
     if same is not None and (same == champion or same in ever_production(line)):
