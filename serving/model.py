@@ -25,8 +25,8 @@ from selftrain.columns import split_preprocessor
 from selftrain.config import ServingSettings
 from selftrain.integrity import RECORD_KEY, IntegrityError, verify_artifacts
 from selftrain.lines import production_stack, store_home
-from selftrain.record import SCHEMA_KEYS
-from selftrain.schema import FeatureSchema, load_model
+from selftrain.record import SCHEMA_KEYS, PackagedModel
+from selftrain.schema import FeatureSchema
 
 logger = logging.getLogger("selftrain.serving")
 TAG_ENV = "SELFTRAIN_MODEL_TAG"
@@ -142,8 +142,8 @@ class LoadedModel:
 
 def open_model(stored) -> LoadedModel:
     """Load a model-store entry written by the package task."""
-    estimator, schema = load_model(stored.path, stored.info.metadata.get(RECORD_KEY),
-                                   f"model {stored.tag}")
+    record = PackagedModel.from_metadata(stored.tag.name, dict(stored.info.metadata))
+    estimator, schema = record.load(stored.path, f"model {stored.tag}")
     return LoadedModel(
         tag=str(stored.tag),
         estimator=estimator,

@@ -2,11 +2,11 @@
 
 Writing: BentoML's own ``register`` creates the final directory and then copies files
 into it, so a kill leaves a half-written entry in the store. Here the entry is built by
-BentoML in a staging store beside the real one (same file system), flushed to disk, and
-only then moved into ``models/<line>/<version>`` with one ``rename``. Making it production
-is a separate, later step (``selftrain.lines``). A kill at any point leaves either nothing
-in the store or a complete entry that is not (yet) production; staging left by a killed
-process is removed by the next packaging.
+BentoML in a staging store beside the real one (same file system), flushed to disk,
+verified against its signed hashes, and only then moved into ``models/<line>/<version>``
+with one ``rename``. Making it production is a separate, later step (``selftrain.lines``).
+A kill at any point leaves either nothing in the store or a complete entry that is not
+(yet) production; staging left by a killed process is removed by the next promotion.
 
 Reading: each entry is read on its own and an unreadable one (an empty folder, a missing
 ``model.yaml``) is reported and skipped, never taken for an empty store.
@@ -30,7 +30,7 @@ from pathlib import Path
 import bentoml
 from bentoml._internal.models.model import ModelStore  # a staging store beside the real one
 
-from selftrain.integrity import IntegrityError
+from selftrain.integrity import RECORD_KEY, IntegrityError, verify_artifacts
 from selftrain.lines import production_stack, store_home
 from selftrain.record import PackagedModel
 
@@ -59,6 +59,7 @@ def new_entry(record: PackagedModel) -> Iterator:
         version = entry.tag.version
         staged = staging / record.line / version
         _fsync_tree(staged)
+        verify_artifacts(staged, entry.info.metadata.get(RECORD_KEY), f"staged {entry.tag}")
         pause_at("staged")
         final = store_home() / "models" / record.line / version
         final.parent.mkdir(parents=True, exist_ok=True)
