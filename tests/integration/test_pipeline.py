@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 from selftrain.config import load_config
 from selftrain.datasets import digits_frame
-from selftrain.schema import load_model
+from selftrain.schema import MODEL_FILE, load_model
 
 
 def _run(overrides: list[str]) -> dict:
@@ -205,7 +205,7 @@ def test_resume_after_crash_gives_same_model(prefect_api, workspace, tmp_path_fa
     X = digits_frame().drop(columns=["id", "label"])
     models = []
     for home in (workspace, clean):
-        entries = list((home / "bentoml/models/digits").glob("*/model.joblib"))
+        entries = list((home / "bentoml/models/digits").glob(f"*/{MODEL_FILE}"))
         assert len(entries) == 1
         models.append(load_model(entries[0].parent)[0])
     np.testing.assert_array_equal(models[0].predict_proba(X), models[1].predict_proba(X))
