@@ -13,18 +13,23 @@ export PREFECT_SERVER_LOGGING_LEVEL := CRITICAL
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint bench serve server deploy browser
+.PHONY: help install constraints run test test-fast lint bench serve server deploy browser
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 install: $(STAMP) ## create .venv/ and install the project with its dev tools (fast when nothing changed)
 
-$(STAMP): pyproject.toml
+# constraints.txt: the tested versions, so a fresh machine installs what CI tested.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip 'setuptools>=78.1.1'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'
 	touch $(STAMP)
+
+constraints: ## after a tested upgrade: write the venv's versions to constraints.txt
+	{ sed -n '1,2p' constraints.txt; $(BIN)/pip freeze --exclude-editable --exclude selftrain \
+		| grep -v '^#'; } > constraints.txt.new && mv constraints.txt.new constraints.txt
 
 run: install ## run the main job: the training pipeline on the default table (digits)
 	test -f data/raw/digits.csv || $(BIN)/selftrain prepare data/raw/digits.csv
@@ -48,11 +53,10 @@ serve: install ## serve the promoted model on 127.0.0.1:3000 (make serve PORT=30
 PREFECT_PORT ?= 4200
 CHROMIUM := /usr/bin/chromium
 
-server: install ## Prefect server + UI on http://127.0.0.1:4200 (make server PREFECT_PORT=4201)
-	PREFECT_SERVER_UI_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api \
-		$(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT)
+server: install ## Prefect server + UI on http://127.0.0.1:4200, with credentials, CORS and CSRF (make server PREFECT_PORT=4201)
+	$(BIN)/selftrain server --port $(PREFECT_PORT)
 
-deploy: install ## serve train-pipeline/nightly on that server (make deploy CRON='0 3 * * *')
+deploy: install ## serve train-pipeline/nightly on that server, with its credentials (make deploy CRON='0 3 * * *')
 	test -f data/raw/digits.csv || $(BIN)/selftrain prepare data/raw/digits.csv
 	PREFECT_API_URL=$${PREFECT_API_URL:-http://127.0.0.1:$(PREFECT_PORT)/api} \
 		$(BIN)/selftrain deploy $(if $(CRON),--cron '$(CRON)')

@@ -49,23 +49,23 @@ def main() -> None:
 
 def promote(seed: int) -> tuple[np.ndarray, str]:
     """A 100-tree forest (seeded) into the store the way the package task writes it."""
-    import bentoml
     from sklearn.datasets import load_digits
     from sklearn.ensemble import RandomForestClassifier
 
-    from benchmarks.serving import FEATURES
-    from selftrain.schema import FeatureSchema, save_model
+    from benchmarks.serving import FEATURES, LINE
+    from selftrain.lines import record_promotion
+    from selftrain.record import PackagedModel
+    from selftrain.schema import FeatureSchema
+    from tasks.model_store import store_model
 
     X, y = load_digits(return_X_y=True)
     model = RandomForestClassifier(n_estimators=100, random_state=seed).fit(X, y)
     schema = FeatureSchema(
         feature_names=FEATURES, dtypes=["float64"] * 64, classes=model.classes_.tolist()
     )
-    meta = {"classes": schema.classes, "feature_names": FEATURES}
-    labels = {"stage": "production", "run": f"bench-{seed}"}
-    with bentoml.models.create("selftrain-classifier", labels=labels, metadata=meta) as bm:
-        bm.info.metadata["integrity"] = save_model(bm.path, model, schema)
-    return X.astype(np.float64), str(bm.tag)
+    tag = store_model(model, PackagedModel(line=LINE, run=f"bench-{seed}", features=schema))
+    record_promotion(LINE, tag, by="benchmarks/reload.py")
+    return X.astype(np.float64), tag
 
 
 async def measure(url: str, payloads: dict, first_tag: str, promotions: int) -> list[dict]:

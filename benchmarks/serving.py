@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from selftrain.config import load_config
 from serving.run import server_command, server_env
 
 os.environ.update({"DO_NOT_TRACK": "1", "BENTOML_DO_NOT_TRACK": "True", "OMP_NUM_THREADS": "1"})
@@ -34,6 +35,7 @@ os.environ.update({"DO_NOT_TRACK": "1", "BENTOML_DO_NOT_TRACK": "True", "OMP_NUM
 RESULTS = Path(__file__).parent / "results" / "serving.json"
 ROOT = Path(__file__).resolve().parent.parent
 FEATURES = [f"pixel_{i // 8}_{i % 8}" for i in range(64)]
+LINE = load_config(ROOT / "params.yaml").model_line  # the line the servers follow
 BARS = {"c64_rps_ratio_min": 2.0, "c1_p50_ratio_max": 1.5, "rows100_p50_ratio_max": 2.0}
 
 
@@ -72,19 +74,19 @@ def make_model():
     from sklearn.datasets import load_digits
     from sklearn.ensemble import RandomForestClassifier
 
-    from selftrain.schema import FeatureSchema, save_model
+    from selftrain.lines import record_promotion
+    from selftrain.record import PackagedModel
+    from selftrain.schema import FeatureSchema
+    from tasks.model_store import store_model
 
     X, y = load_digits(return_X_y=True)
     model = RandomForestClassifier(n_estimators=100, random_state=0).fit(X, y)
     schema = FeatureSchema(
         feature_names=FEATURES, dtypes=["float64"] * 64, classes=model.classes_.tolist()
     )
-    meta = {"classes": schema.classes, "feature_names": FEATURES}
-    with bentoml.models.create(
-        "selftrain-classifier", labels={"stage": "production"}, metadata=meta
-    ) as bm:
-        bm.info.metadata["integrity"] = save_model(bm.path, model, schema)
-    return model, X.astype(np.float64), bentoml.models.get(bm.tag).path
+    tag = store_model(model, PackagedModel(line=LINE, run="bench", features=schema))
+    record_promotion(LINE, tag, by="benchmarks/serving.py")
+    return model, X.astype(np.float64), bentoml.models.get(tag).path
 
 
 def make_payloads(X: np.ndarray) -> dict[str, list[bytes]]:

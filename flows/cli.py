@@ -1,4 +1,5 @@
-"""The ``selftrain`` command line: ``selftrain run``, ``prepare``, ``serve``, ``deploy``."""
+"""The ``selftrain`` command line: ``selftrain run``, ``prepare``, ``serve``, ``deploy``,
+``models``, ``promote``, ``rollback``."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from selftrain.config import (  # noqa: E402
 
 app = typer.Typer(help="Self-training pipelines: few labels in, a served classifier out.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
-console = Console(stderr=True)
+console = Console(stderr=True, emoji=False)
 
 
 @app.command()
@@ -117,6 +118,9 @@ def deploy(
     config: Annotated[Path, typer.Option(help="default parameters")] = PARAMS_FILE,
 ) -> None:
     """Serve the deployment train-pipeline/<name> on PREFECT_API_URL: scheduled and UI runs."""
+    from flows.server import client_auth
+
+    client_auth()  # before Prefect is imported: the API of `selftrain server` asks for it
     from flows.deploy import NoPrefectServer, serve_deployment
 
     try:
@@ -124,6 +128,78 @@ def deploy(
     except (ConfigError, NoPrefectServer) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from None
+
+
+@app.command()
+def models(
+    line: Annotated[str | None, typer.Option(help="only this model line")] = None,
+) -> None:
+    """List the model lines in the store, their versions, and which one is production."""
+    from tasks.production import list_lines
+
+    lines = list_lines(line)
+    if not lines:
+        console.print("no model lines in the store (run the pipeline until a model passes "
+                      "the gate)", highlight=False)
+        return
+    table = Table(title="model lines")
+    for column in ("line", "version", "stored", "test accuracy", "data", "status"):
+        table.add_column(column, overflow="fold")
+    for name, rows in lines.items():
+        for row in rows:
+            facts = row.entry.record.facts if row.entry.record else {}
+            accuracy = facts.get("test_accuracy")
+            table.add_row(name, row.entry.tag.partition(":")[2], row.entry.created[:19],
+                          "" if accuracy is None else f"{accuracy:.4f}",
+                          Path(str(facts.get("data_path", ""))).name, row.status)
+    Console().print(table)
+
+
+@app.command()
+def promote(
+    tag: Annotated[str, typer.Argument(help="the entry to serve, <line>:<version>")],
+) -> None:
+    """Make a stored model the production model of its line (logged; servers follow)."""
+    from tasks.production import SwitchRefused, promote_tag
+
+    try:
+        event = promote_tag(tag)
+    except SwitchRefused as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(f"production of {tag.partition(':')[0]}: {event.previous or 'none'} -> "
+                  f"{event.tag}", highlight=False)
+
+
+@app.command()
+def rollback(
+    line: Annotated[str | None, typer.Option(help="default: the line of --config")] = None,
+    config: Annotated[Path, typer.Option(help="the params file")] = PARAMS_FILE,
+) -> None:
+    """Undo the last promotion of a line: its previous production model serves again."""
+    from tasks.production import SwitchRefused, roll_back
+
+    try:
+        name = line or load_config(config).model_line
+        event = roll_back(name)
+    except (ConfigError, SwitchRefused) as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(f"production of {name}: {event.previous} -> {event.tag} (rolled back)",
+                  highlight=False)
+
+
+@app.command()
+def server(
+    port: Annotated[int, typer.Option(help="the port on 127.0.0.1")] = 4200,
+) -> None:
+    """Start the Prefect server and UI on 127.0.0.1, with credentials, CORS for its own UI
+    only and CSRF protection (see flows/server.py; the UI asks for the credentials)."""
+    from flows.server import auth_file, start_server
+
+    console.print(f"Prefect UI: http://127.0.0.1:{port} (credentials: $PREFECT_SERVER_API_"
+                  f"AUTH_STRING, else the file {auth_file()})", highlight=False)
+    start_server(port)
 
 
 def print_summary(summary: dict) -> None:

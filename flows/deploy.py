@@ -1,6 +1,11 @@
 """The deployment ``train-pipeline/nightly``: the training flow on a cron schedule, with the
 configuration from ``params.yaml`` as its default (and UI-editable) parameters.
 
+Nothing that arrives over the network may lower a gate or widen a path: the editable
+``config`` leaves out the gate's thresholds and ``data.roots`` (both come from the params
+file of the machine serving the deployment, at run time), and a run whose ``data.path``
+lies outside ``data.roots`` fails before its first task, naming the path and the roots.
+
 ``serve_deployment`` registers it with whatever Prefect API ``PREFECT_API_URL`` names and
 then polls for its runs, scheduled or triggered from the UI, running each in a
 subprocess of this process, in this working directory.
@@ -8,10 +13,20 @@ subprocess of this process, in this working directory.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
-from selftrain.config import PARAMS_FILE, load_config
+from prefect import flow
+
+from selftrain.config import (
+    LOCKED_KEYS,
+    PARAMS_FILE,
+    check_data_root,
+    editable_model,
+    load_config,
+    with_locked_settings,
+)
 
 DEPLOYMENT_NAME = "nightly"
 NIGHTLY_CRON = "0 2 * * *"
@@ -19,10 +34,30 @@ TIMEZONE = "UTC"
 TAGS = ["selftrain", "training"]
 DESCRIPTION = (
     "Self-train a classifier on `data.path` and promote it to the BentoML model store if it "
-    "passes the gate. Edit `config` to change the table, the masking, the self-training loop "
-    "or the gate for one run; the defaults come from `params.yaml`. Watch the "
+    "passes the gate. Edit `config` to change the table (under `data.roots`), the masking or "
+    "the self-training loop for one run; the defaults come from `params.yaml`, and the gate's "
+    "thresholds only from there. Watch the "
     "`self-training-rounds` table and the `train-summary` markdown in the run's artifacts."
 )
+
+
+PARAMS_ENV = "SELFTRAIN_DEPLOY_PARAMS"  # the params file of the serving process, for its runs
+EditableConfig = editable_model()
+
+
+@flow(name="train-pipeline", description="Self-train a classifier and promote it if it earns it")
+def train_deployment(
+    config: EditableConfig = EditableConfig(),  # noqa: B008 - Prefect renders it as a form
+    force: bool = False,
+) -> dict:
+    """A deployment's run: the editable parameters, with the gate and the data roots from
+    the params file; refused before any task when ``data.path`` leaves the data roots."""
+    from flows.train import train_pipeline
+
+    params_path = os.environ.get(PARAMS_ENV) or None
+    full = with_locked_settings(config, load_config(params_path))
+    check_data_root(full)
+    return train_pipeline.fn(full, params_path, force, wait=True)
 
 
 class NoPrefectServer(RuntimeError):
@@ -30,10 +65,15 @@ class NoPrefectServer(RuntimeError):
 
 
 def deployment_parameters(params_path: str | Path | None = PARAMS_FILE) -> dict[str, Any]:
-    """The flow's default parameters: the whole configuration as JSON, so the UI shows the
-    same nested form ``params.yaml`` has. ``None`` gives the defaults; a missing file or a
-    wrong value raises ``ConfigError`` before anything is registered."""
-    return {"config": load_config(params_path).model_dump(mode="json")}
+    """The flow's default parameters: the configuration but its locked keys as JSON, so the
+    UI shows the same nested form ``params.yaml`` has. ``None`` gives the defaults; a
+    missing file or a wrong value raises ``ConfigError`` before anything is registered."""
+    exclude: dict = {}
+    for key in LOCKED_KEYS:
+        section, _, name = key.partition(".")
+        exclude[section] = {name} if name else True
+    config = load_config(params_path).model_dump(mode="json", exclude=exclude)
+    return {"config": EditableConfig.model_validate(config).model_dump(mode="json")}
 
 
 def serve_deployment(
@@ -53,13 +93,14 @@ def serve_deployment(
     from prefect.flows import EntrypointType
     from prefect.schedules import Cron
 
-    from flows.train import train_pipeline
-
     require_api_url()
-    deployment = train_pipeline.to_deployment(
+    parameters = deployment_parameters(params_path)
+    if params_path is not None:  # the runs read the gate and the data roots from it
+        os.environ[PARAMS_ENV] = str(Path(params_path).resolve())
+    deployment = train_deployment.to_deployment(
         name=name,
         schedules=[Cron(cron, timezone=timezone)],
-        parameters=deployment_parameters(params_path),
+        parameters=parameters,
         description=DESCRIPTION,
         tags=TAGS,
         enforce_parameter_schema=True,
@@ -69,7 +110,7 @@ def serve_deployment(
     # Not ``train_pipeline.serve()``: that runs each flow run from a cloudpickled copy of
     # the function, whose string annotations (``from __future__ import annotations``) no
     # longer resolve, and every run fails parameter validation. ``serve(deployment)``
-    # starts ``python -m prefect.engine``, which imports ``flows.train`` afresh per run.
+    # starts ``python -m prefect.engine``, which imports ``flows.deploy`` afresh per run.
     serve(deployment, limit=limit)
 
 
@@ -86,4 +127,5 @@ def require_api_url() -> str:
     return url
 
 
-__all__ = ["DEPLOYMENT_NAME", "NIGHTLY_CRON", "deployment_parameters", "serve_deployment"]
+__all__ = ["DEPLOYMENT_NAME", "NIGHTLY_CRON", "deployment_parameters", "serve_deployment",
+           "train_deployment"]

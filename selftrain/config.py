@@ -8,11 +8,20 @@ are the configuration that ``benchmarks/accuracy.py`` reports as recommended.
 from __future__ import annotations
 
 import difflib
+import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
 from selftrain.choices import CALIBRATIONS, CRITERIA, STOPPING, TEACHERS
 from selftrain.estimators import AUTO, ESTIMATOR_NAMES
@@ -29,6 +38,9 @@ class DataSettings(_Section):
     """Where the table is and which columns carry the id and the label."""
 
     path: str = Field("data/raw/digits.csv", description="CSV or Parquet table")
+    roots: list[str] = Field(
+        ["data"], description="folders a deployment's runs may read tables from (a data.path "
+        "given as a run parameter must lie under one); set in params.yaml only")
     label_column: str = Field("label", description="label column; -1 or empty = unlabeled")
     id_column: str = Field("id", description="unique row id column")
     classes: list[int | str] | None = Field(
@@ -36,6 +48,9 @@ class DataSettings(_Section):
     )
     min_rows: int = Field(20, ge=1, description="fewest rows a table may have")
     max_rows: int = Field(5_000_000, ge=1, description="most rows a table may have")
+    max_columns: int = Field(10_000, ge=1, description="most columns a table may have")
+    max_file_mb: float = Field(
+        2048, gt=0, description="largest table file (MB) read; checked before reading")
     min_labeled_per_class: int = Field(
         3, ge=1, description="fewest labeled rows each class must have"
     )
@@ -120,7 +135,9 @@ class GateSettings(_Section):
 
 
 class ServingSettings(_Section):
-    model_name: str = "selftrain-classifier"
+    model_name: str | None = Field(
+        None, description="the model line in the store; default: `project`, else the table's "
+        "file name (data/raw/churn.csv -> churn)")
     max_batch_rows: int = Field(1000, ge=1)
     port: int = Field(3000, ge=1, le=65535)
 
@@ -129,6 +146,9 @@ class PipelineConfig(_Section):
     """Everything one pipeline run needs; the file ``params.yaml`` holds one of these."""
 
     seed: int = Field(0, ge=0, description="seeds splits, masking and estimators")
+    project: str | None = Field(
+        None, description="the problem's name: names its model line unless serving.model_name "
+        "is set; default: the table's file name")
     data: DataSettings = DataSettings()
     split: SplitSettings = SplitSettings()
     masking: MaskingSettings = MaskingSettings()
@@ -143,6 +163,75 @@ class PipelineConfig(_Section):
                 f"data.min_rows ({self.data.min_rows}) exceeds data.max_rows ({self.data.max_rows})"
             )
         return self
+
+    @property
+    def model_line(self) -> str:
+        """The model line this configuration trains and serves: ``serving.model_name``, else
+        ``project``, else the table's file name. A candidate competes only with the champion
+        of its own line, so two tables never share a line by default."""
+        return line_name(self.serving.model_name or self.project or Path(self.data.path).stem)
+
+
+# What a deployment's parameter form may not change: the gate's thresholds and the data
+# roots come only from the params file on the machine that serves the deployment.
+LOCKED_KEYS = ("gate", "data.roots")
+
+
+def editable_model(model: type[BaseModel] = None, prefix: str = "") -> type[BaseModel]:
+    """``model`` (default: ``PipelineConfig``) without the ``LOCKED_KEYS``: the type of a
+    deployment's ``config`` parameter, so the UI's form and the server's schema check
+    (which refuses unknown keys) leave no way to set them."""
+    model = model or PipelineConfig
+    fields: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        if key in LOCKED_KEYS:
+            continue
+        annotation = field.annotation
+        if any(k.startswith(f"{key}.") for k in LOCKED_KEYS):
+            sub = editable_model(annotation, f"{key}.")
+            fields[name] = (sub, sub())
+        else:
+            fields[name] = (annotation, field)
+    return create_model(f"Editable{model.__name__}", __base__=_Section, __doc__=model.__doc__,
+                        **fields)
+
+
+def with_locked_settings(editable: BaseModel, locked_from: PipelineConfig) -> PipelineConfig:
+    """The full configuration of a deployment's run: its editable parameters, with the
+    locked keys taken from ``locked_from`` (the params file)."""
+    raw = editable.model_dump(mode="json")
+    raw["gate"] = locked_from.gate.model_dump(mode="json")
+    raw.setdefault("data", {})["roots"] = list(locked_from.data.roots)
+    try:
+        return PipelineConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source="run parameters")) from None
+
+
+def check_data_root(config: PipelineConfig, base: str | Path = ".") -> Path:
+    """``data.path`` resolved (links followed); ``ConfigError`` unless it lies under one of
+    ``data.roots``: a run parameter must not point the pipeline at any file on the machine."""
+    base = Path(base)
+    path = Path(os.path.realpath(base / config.data.path))
+    roots = [Path(os.path.realpath(base / root)) for root in config.data.roots]
+    if not any(path.is_relative_to(root) for root in roots):
+        shown = config.data.path if len(config.data.path) <= 60 else config.data.path[:57] + "..."
+        raise ConfigError(f"data.path {shown!r} is outside the allowed data roots "
+                          f"({', '.join(config.data.roots)}): refused. Put the table under one "
+                          "of them, or add its folder to data.roots in params.yaml")
+    return path
+
+
+def line_name(text: str) -> str:
+    """``text`` as a model-store name (lowercase letters, digits, ``-``, ``_``, ``.``; at
+    most 63 characters, starting and ending with a letter or digit)."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", text.strip().lower())
+    name = re.sub(r"^[^a-z0-9]+|[^a-z0-9]+$", "", name[:63])
+    if not name:
+        raise ConfigError(f"cannot name a model line after {text!r}: set project or "
+                          "serving.model_name")
+    return name
 
 
 class ConfigError(ValueError):

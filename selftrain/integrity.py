@@ -1,9 +1,9 @@
 """Integrity of a packaged model: nothing is unpickled that this installation did not sign.
 
-A model file is a pickle, and loading a pickle runs code. So packaging records the SHA-256
+Loading a model constructs objects (and an old pickle runs code). So packaging records the SHA-256
 of every artifact file and signs that record with an HMAC key that never leaves the
 machine's user account; every load (serving, hot reload, the gate's champion) verifies the
-signature and the hashes first. An edited ``model.joblib`` fails its hash; a directory
+signature and the hashes first. An edited model file fails its hash; a directory
 dropped into the store, with a record of its own, fails the signature.
 
 The key is ``$SELFTRAIN_SIGNING_KEY_FILE``, else ``~/.config/selftrain/signing.key``,

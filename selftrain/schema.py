@@ -2,6 +2,11 @@
 
 The pipeline's package task writes them into a BentoML model directory; the
 service reads them back. Neither side needs the other's code.
+
+The model file is skops, not a pickle: loading it constructs only the types skops trusts by
+default (scikit-learn's estimators, NumPy, builtins) and the ``TRUSTED_TYPES`` named below,
+so a model file that names anything else is refused instead of running it. Packaging refuses
+such a model too, so an unreviewed type never reaches the store.
 """
 
 from __future__ import annotations
@@ -11,12 +16,33 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+import skops.io as sio
 from pydantic import BaseModel
 
-from selftrain.integrity import sign_artifacts, verify_artifacts
+from selftrain.integrity import IntegrityError, sign_artifacts, verify_artifacts
 
-MODEL_FILE = "model.joblib"
+MODEL_FILE = "model.skops"
+LEGACY_MODEL_FILE = "model.joblib"  # packaged before skops: unpickled after verification only
 SCHEMA_FILE = "schema.json"
+# Types a packaged model holds beyond skops' defaults, reviewed one by one (every base
+# estimator, calibration, and the preprocessor of raw tables). Nothing else is loaded.
+TRUSTED_TYPES = (
+    "numpy.dtype",
+    "selftrain.columns.as_categories",
+    "selftrain.columns.as_numbers",
+    "selftrain.columns.date_part_names",
+    "selftrain.columns.date_parts",
+    "selftrain.estimator.SelfTrainingClassifier",
+    "selftrain.estimators.AutoClassifier",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.tree._tree.Tree",
+)
+
+
+class UntrustedModel(ValueError):
+    """A model holds a type outside ``TRUSTED_TYPES``; the message names it."""
 
 
 class FeatureSchema(BaseModel):
@@ -68,21 +94,37 @@ class FeatureSchema(BaseModel):
 
 
 def save_model(directory: str | Path, model, schema: FeatureSchema) -> dict:
-    """Write the model and its schema; return the signed integrity record of both files
-    (``selftrain.integrity``), which the caller stores apart from them."""
+    """Write the model (skops) and its schema; return the signed integrity record of both
+    files (``selftrain.integrity``), which the caller stores apart from them.
+    ``UntrustedModel`` when the model holds a type outside ``TRUSTED_TYPES``."""
     directory = Path(directory)
+    data = sio.dumps(model)
+    unknown = sorted(set(sio.get_untrusted_types(data=data)) - set(TRUSTED_TYPES))
+    if unknown:
+        raise UntrustedModel(f"the model holds types outside selftrain.schema.TRUSTED_TYPES: "
+                             f"{', '.join(unknown)}; review them and add them there to package it")
     directory.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, directory / MODEL_FILE)
+    (directory / MODEL_FILE).write_bytes(data)
     (directory / SCHEMA_FILE).write_text(schema.model_dump_json(indent=2))
     return sign_artifacts(directory, [MODEL_FILE, SCHEMA_FILE])
 
 
 def load_model(directory: str | Path, record: dict | None = None, what: str | None = None):
     """(model, FeatureSchema) from a directory written by ``save_model``. With ``record``
-    (the one ``save_model`` returned), the files are verified before anything is unpickled
-    and ``IntegrityError`` names ``what`` when they do not verify."""
+    (the one ``save_model`` returned), the files are verified before anything is loaded
+    and ``IntegrityError`` names ``what`` when they do not verify, or when the model file
+    names a type outside ``TRUSTED_TYPES``."""
     directory = Path(directory)
     if record is not None or what is not None:
         verify_artifacts(directory, record, what or str(directory))
+    what = what or str(directory)
     schema = FeatureSchema.model_validate(json.loads((directory / SCHEMA_FILE).read_text()))
-    return joblib.load(directory / MODEL_FILE), schema
+    if not (directory / MODEL_FILE).exists() and (directory / LEGACY_MODEL_FILE).exists():
+        return joblib.load(directory / LEGACY_MODEL_FILE), schema
+    unknown = sorted(set(sio.get_untrusted_types(file=directory / MODEL_FILE))
+                     - set(TRUSTED_TYPES))
+    if unknown:
+        raise IntegrityError(f"{what}: the model file names types outside "
+                             f"selftrain.schema.TRUSTED_TYPES ({', '.join(unknown)[:200]}): "
+                             "refused")
+    return sio.load(directory / MODEL_FILE, trusted=list(TRUSTED_TYPES)), schema

@@ -24,12 +24,13 @@ from selftrain import load_config
 from selftrain.columns import split_preprocessor
 from selftrain.config import ServingSettings
 from selftrain.integrity import RECORD_KEY, IntegrityError, verify_artifacts
-from selftrain.schema import FeatureSchema, load_model
+from selftrain.lines import production_stack, store_home
+from selftrain.record import SCHEMA_KEYS, PackagedModel
+from selftrain.schema import FeatureSchema
 
 logger = logging.getLogger("selftrain.serving")
 TAG_ENV = "SELFTRAIN_MODEL_TAG"
 CONFIG_ENV = "SELFTRAIN_CONFIG"
-PRODUCTION_LABEL = ("stage", "production")
 
 
 class NoPromotedModel(RuntimeError):
@@ -37,14 +38,18 @@ class NoPromotedModel(RuntimeError):
 
 
 def load_serving_settings() -> ServingSettings:
-    """``serving`` section of params.yaml (or $SELFTRAIN_CONFIG); defaults when absent."""
+    """``serving`` section of params.yaml (or $SELFTRAIN_CONFIG); defaults when absent.
+    ``model_name`` is the configuration's model line (``project`` or the table's name when
+    unset)."""
     path = Path(os.environ.get(CONFIG_ENV, "params.yaml"))
-    return load_config(path if path.exists() else None).serving
+    config = load_config(path if path.exists() else None)
+    return config.serving.model_copy(update={"model_name": config.model_line})
 
 
 def resolve_model_tag(model_name: str, requested: str | None = None) -> str:
     """The exact tag to serve: ``requested`` if given (``name:version`` or a version),
-    else the newest entry of ``model_name`` labelled stage=production."""
+    else the production model of the line ``model_name`` (``selftrain.lines``), or the one
+    before it when it fails its integrity check."""
     if requested:
         tag = requested if ":" in requested else f"{model_name}:{requested}"
         try:
@@ -59,16 +64,21 @@ def resolve_model_tag(model_name: str, requested: str | None = None) -> str:
         except IntegrityError as exc:
             raise NoPromotedModel(str(exc)) from None
         return str(model.tag)
-    promoted = [m for m in _list_models(model_name) if _is_production(m)]
+    promoted = production_stack(model_name)
     if not promoted:
         raise NoPromotedModel(
             f"no promoted model {model_name!r} in the BentoML model store at {_store_home()}: "
             "run the training pipeline until a model passes the gate, or point "
             "BENTOML_HOME at the store that holds it"
         )
-    for model in sorted(promoted, key=lambda m: m.creation_time, reverse=True):
+    for tag in promoted:
         try:
-            verify_artifacts(model.path, model.info.metadata.get(RECORD_KEY), f"model {model.tag}")
+            model = bentoml.models.get(tag)
+            verify_artifacts(model.path, model.info.metadata.get(RECORD_KEY), f"model {tag}")
+        except BentoMLException as exc:
+            logger.error("model %s: unreadable (%s); trying the next production model", tag,
+                         str(exc)[:160])
+            continue
         except IntegrityError as exc:
             logger.error("%s; trying the next production model", exc)
             continue
@@ -132,8 +142,8 @@ class LoadedModel:
 
 def open_model(stored) -> LoadedModel:
     """Load a model-store entry written by the package task."""
-    estimator, schema = load_model(stored.path, stored.info.metadata.get(RECORD_KEY),
-                                   f"model {stored.tag}")
+    record = PackagedModel.from_metadata(stored.tag.name, dict(stored.info.metadata))
+    estimator, schema = record.load(stored.path, f"model {stored.tag}")
     return LoadedModel(
         tag=str(stored.tag),
         estimator=estimator,
@@ -175,7 +185,7 @@ def predict_rows(model: LoadedModel, rows: np.ndarray) -> np.ndarray:
     return np.column_stack([index.astype(np.float64), proba])
 
 
-_SCHEMA_KEYS = {"classes", "feature_names", "dtypes", "columns"}
+_SCHEMA_KEYS = set(SCHEMA_KEYS)
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
 
@@ -204,17 +214,5 @@ def _public_path(text: str) -> str:
         return posix.name
 
 
-def _list_models(model_name: str) -> list:
-    try:
-        return bentoml.models.list(model_name)
-    except BentoMLException:
-        return []
-
-
-def _is_production(model) -> bool:
-    key, value = PRODUCTION_LABEL
-    return model.info.labels.get(key) == value
-
-
 def _store_home() -> str:
-    return os.environ.get("BENTOML_HOME", str(Path.home() / "bentoml"))
+    return str(store_home())

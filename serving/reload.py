@@ -1,8 +1,8 @@
-"""Hot reload: a running server follows the newest production model in the store.
+"""Hot reload: a running server follows the production model of its line in the store.
 
 Every ``$SELFTRAIN_RELOAD_SECONDS`` (default 10; 0 turns it off) a task on the
-server's event loop asks the store, in a worker thread, for the newest
-``selftrain-classifier`` labelled stage=production. A new tag is loaded in full and
+server's event loop asks the store, in a worker thread, for the production model of
+its line (selftrain.lines). A new tag is loaded in full and
 checked (schema against classes, one probe prediction) in that thread too; only then
 is it swapped in, with one assignment on the event loop. Requests in flight finish on
 the model they started with; every answer names its model, so a client sees the

@@ -1,8 +1,8 @@
 """The BentoML service for the promoted self-training model.
 
 Serve with ``bentoml serve serving.service:SelftrainClassifier`` (or ``make serve``).
-The model is the newest ``selftrain-classifier`` labelled stage=production, or the
-tag in $SELFTRAIN_MODEL_TAG, or, in a built Bento, the model it packed. It is resolved
+The model is the production model of the configuration's model line (selftrain.lines), or
+the tag in $SELFTRAIN_MODEL_TAG, or, in a built Bento, the model it packed. It is resolved
 at import so that the class-level reference names one exact model and ``bentoml build``
 packs it. With no such model the import stops with one message, and no server starts.
 Unless the model is pinned, the running server follows newer promotions

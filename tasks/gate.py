@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import bentoml
 import numpy as np
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
 from selftrain.config import GateSettings
-from selftrain.integrity import RECORD_KEY, IntegrityError
-from selftrain.schema import FeatureSchema, load_model
+from selftrain.schema import FeatureSchema
 from tasks.mask import PreparedData
+from tasks.model_store import open_production
 
 
 @dataclass
@@ -67,24 +66,18 @@ def decide(candidate: float, baseline: float, champion: float | None,
 def score_champion(model_name: str, data: PreparedData
                    ) -> tuple[str | None, float | None, str | None]:
     """(champion's tag, its accuracy on this run's test split, why it cannot be compared):
-    a champion that reads other columns or predicts other classes belongs to another
-    problem, and the candidate must start its own model line instead of replacing it."""
-    try:
-        champion = bentoml.models.get(f"{model_name}:latest")
-    except bentoml.exceptions.NotFound:
+    the champion is the production model of the line that verifies (one warning for each
+    that does not). A champion that reads other columns or predicts other classes belongs
+    to another problem, and the candidate must start its own model line instead."""
+    production = open_production(model_name, get_run_logger())
+    if production is None:
         return None, None, None
-    try:
-        model, schema = load_model(champion.path, champion.info.metadata.get(RECORD_KEY),
-                                   f"champion {champion.tag}")
-    except IntegrityError as exc:
-        get_run_logger().warning("%s", exc)
-        return str(champion.tag), None, None
+    tag, model, schema, _ = production
     if not schema.same_inputs(data.schema) or schema.classes != data.schema.classes:
-        return str(champion.tag), None, line_mismatch(str(champion.tag), schema, data.schema,
-                                                      model_name)
+        return tag, None, line_mismatch(tag, schema, data.schema, model_name)
     ws = data.workspace  # the champion is a model of raw records: give it the raw test rows
     accuracy = float(np.mean(model.predict(ws.load_frame("X_test_raw")) == ws.load("y_test")))
-    return str(champion.tag), accuracy, None
+    return tag, accuracy, None
 
 
 def line_mismatch(tag: str, champion: FeatureSchema, candidate: FeatureSchema,
@@ -96,4 +89,5 @@ def line_mismatch(tag: str, champion: FeatureSchema, candidate: FeatureSchema,
 
     return (f"the champion {tag} of model line {model_name!r} reads {describe(champion)}; this "
             f"candidate reads {describe(candidate)}: another problem, which must not replace "
-            "it. Start its own line: --set serving.model_name=<a name for this problem>")
+            "it. Start a new line for this problem: set `project` (or serving.model_name) to a "
+            "name of its own, e.g. --set project=<name>")

@@ -2,46 +2,28 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
-import bentoml
 from prefect import task
 from prefect.cache_policies import NONE
 
 from selftrain.config import PipelineConfig
-from selftrain.integrity import RECORD_KEY
-from selftrain.schema import save_model
+from selftrain.record import PackagedModel
 from tasks.mask import PreparedData
+from tasks.model_store import store_model
 
 
 @task(name="package", cache_policy=NONE)
 def package_model(model, data: PreparedData, config: PipelineConfig, metrics: dict,
                   lineage: dict) -> str:
-    """Save to the model store as ``serving.model_name``; returns the new tag.
+    """Store the model as a new entry of its line (``config.model_line``); the new tag.
 
-    ``bentoml.models.create`` writes into a temporary directory and moves it into the
-    store only when the block ends cleanly: a failure leaves the store as it was.
+    The entry enters the store complete, with one rename (``tasks.model_store``): a failure
+    or a kill leaves the store as it was. It is not production yet: the caller switches.
     """
-    meta = model_metadata(data, config, metrics, lineage)
-    entry = None
-    try:
-        with bentoml.models.create(
-            config.serving.model_name,
-            labels={"stage": "production", "run": data.key},
-            metadata=meta,
-        ) as entry:
-            entry.info.metadata[RECORD_KEY] = save_model(entry.path, model, data.schema)
-    except BaseException:
-        # BentoML removes its staging copy only when the failed entry is garbage collected,
-        # and Prefect keeps the exception (and so the entry) alive: remove it here
-        if entry is not None:
-            shutil.rmtree(entry.path, ignore_errors=True)
-        raise
-    return str(entry.tag)
+    return store_model(model, packaged_record(data, config, metrics, lineage))
 
 
 @task(name="keep-candidate", cache_policy=NONE)
@@ -49,37 +31,17 @@ def keep_candidate(model, data: PreparedData, config: PipelineConfig, metrics: d
                    lineage: dict, candidates_dir: str, reasons: list[str]) -> str:
     """A rejected candidate is kept on disk with its report, never in the store."""
     target = Path(candidates_dir) / data.key
-    record = save_model(target, model, data.schema)
-    report = {"reasons": reasons, **model_metadata(data, config, metrics, lineage),
-              RECORD_KEY: record}
+    record = packaged_record(data, config, metrics, lineage).save(target, model)
+    report = {"reasons": reasons, **record.metadata()}
     (target / "report.json").write_text(json.dumps(report, indent=2, default=str))
     return str(target)
 
 
-def model_metadata(data: PreparedData, config: PipelineConfig, metrics: dict,
-                   lineage: dict) -> dict:
+def packaged_record(data: PreparedData, config: PipelineConfig, metrics: dict,
+                    lineage: dict) -> PackagedModel:
     """Everything needed to trace a served model to its data, parameters and code."""
-    scalar = {k: v for k, v in metrics.items() if not isinstance(v, dict | list)}
-    return _without_none({
-        **scalar,
-        **lineage,
-        "config": config.model_dump(mode="json"),
-        "classes": data.schema.classes,
-        "feature_names": data.schema.feature_names,
-        "dtypes": data.schema.dtypes,
-        "columns": data.schema.columns(),
-        "dropped_columns": data.schema.dropped,
-        "promoted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    })
-
-
-def _without_none(value):
-    # BentoML metadata accepts basic types only: a missing value is an absent key.
-    if isinstance(value, dict):
-        return {k: _without_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_none(v) for v in value if v is not None]
-    return value
+    return PackagedModel.build(config.model_line, data.key, data.schema, metrics, lineage,
+                               config.model_dump(mode="json"))
 
 
 def git_commit() -> str | None:

@@ -75,7 +75,8 @@ def load_and_validate(config: PipelineConfig, reports_dir: str | Path,
     Raises ``DataValidationError`` on any problem."""
     data = config.data
     path = Path(config.data.path)
-    frame = read_table(path, data.na_values, data.max_rows)
+    frame = read_table(path, data.na_values, data.max_rows, data.max_columns,
+                       int(data.max_file_mb * 2**20))
     roles = table_roles(frame, data, str(path))
     report = validate_frame(frame, config, reports_dir, roles)
     if not report.success:
@@ -165,11 +166,15 @@ def fingerprint_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
 
 
 def read_table(path: str | Path, na_values: list[str] | tuple = (),
-               max_rows: int | None = None) -> pd.DataFrame:
+               max_rows: int | None = None, max_columns: int | None = None,
+               max_bytes: int | None = None) -> pd.DataFrame:
     """A CSV or Parquet table as a DataFrame, or a ``DataValidationError`` naming the file
     and what is wrong with it. ``na_values`` are read as missing, besides pyarrow's usual
-    tokens (empty, NA, N/A, n/a, NaN, null, ...). A Parquet file whose metadata says it has
-    more than ``max_rows`` rows is refused before it is read."""
+    tokens (empty, NA, N/A, n/a, NaN, null, ...).
+
+    Bounded before reading, so an oversized table is refused instead of filling memory: a
+    CSV by its file size and its header's column count, a Parquet file by the row count,
+    column count and uncompressed size its metadata declares."""
     path = Path(path)
     if not path.is_file():
         raise DataValidationError(f"{path}: file not found")
@@ -180,9 +185,10 @@ def read_table(path: str | Path, na_values: list[str] | tuple = (),
     if path.stat().st_size == 0:
         raise DataValidationError(f"{path}: file is empty (0 bytes), expected a header row")
     if suffix in CSV_SUFFIXES:
+        _check_csv_size(path, max_columns, max_bytes)
         frame = _read_csv(path, na_values)
     else:
-        frame = _read_parquet(path, max_rows)
+        frame = _read_parquet(path, max_rows, max_columns, max_bytes)
         if na_values:
             frame = frame.replace(list(na_values), None)
     if len(frame) == 0:
@@ -209,12 +215,37 @@ def _read_csv(path: Path, na_values=()) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def _read_parquet(path: Path, max_rows: int | None) -> pd.DataFrame:
+def _check_csv_size(path: Path, max_columns: int | None, max_bytes: int | None) -> None:
+    size = path.stat().st_size
+    if max_bytes is not None and size > max_bytes:
+        raise DataValidationError(f"{path}: {size / 2**20:.1f} MB, more than data.max_file_mb="
+                                  f"{max_bytes / 2**20:g}; not read")
+    if max_columns is not None:
+        with open(path, "rb") as fh:  # the header, read no further than a bounded length
+            header = fh.readline(max(64 * 1024, 64 * max_columns))
+        columns = header.count(b",") + 1  # an upper bound: quoted commas count too
+        if columns > max_columns and len(next(csv.reader([header.decode(
+                "utf-8", "replace")]), [])) > max_columns:
+            raise DataValidationError(f"{path}: the header has more than data.max_columns="
+                                      f"{max_columns} columns; not read")
+
+
+def _read_parquet(path: Path, max_rows: int | None, max_columns: int | None = None,
+                  max_bytes: int | None = None) -> pd.DataFrame:
     try:
-        rows = pq.ParquetFile(path).metadata.num_rows
+        meta = pq.ParquetFile(path).metadata
+        rows, columns = meta.num_rows, meta.num_columns
+        size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
         if max_rows is not None and rows > max_rows:
             raise DataValidationError(f"{path}: has {rows} rows (Parquet metadata), more than "
                                       f"data.max_rows={max_rows}; not read")
+        if max_columns is not None and columns > max_columns:
+            raise DataValidationError(f"{path}: has {columns} columns (Parquet metadata), more "
+                                      f"than data.max_columns={max_columns}; not read")
+        if max_bytes is not None and size > max_bytes:
+            raise DataValidationError(f"{path}: {size / 2**20:.1f} MB uncompressed (Parquet "
+                                      f"metadata), more than data.max_file_mb="
+                                      f"{max_bytes / 2**20:g}; not read")
         return pq.read_table(path).to_pandas()
     except (pa.ArrowException, OSError) as exc:
         raise DataValidationError(f"{path}: not a readable Parquet file: {exc}") from None

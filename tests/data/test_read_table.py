@@ -1,7 +1,10 @@
 """File-level problems: each one a single DataValidationError naming file and fault."""
 
 import hashlib
+import re
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from tasks.validate import DataValidationError, _find_bad_byte, fingerprint_file, read_table
@@ -81,3 +84,49 @@ def test_fingerprint_is_sha256_of_bytes(tmp_path):
     assert fingerprint_file(path, chunk_size=3) == hashlib.sha256(path.read_bytes()).hexdigest()
     path.write_bytes(b"id,label\n1,3\n")
     assert fingerprint_file(path) != hashlib.sha256(b"id,label\n1,2\n").hexdigest()
+
+
+@pytest.fixture
+def nothing_is_read(monkeypatch):
+    """Reading a table at all fails the test: the bounds must refuse it before."""
+    import pyarrow.csv
+    import pyarrow.parquet
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the table was read before its size was checked")
+
+    monkeypatch.setattr(pyarrow.csv, "read_csv", refuse)
+    monkeypatch.setattr(pyarrow.parquet, "read_table", refuse)
+
+
+def _wide_frame(rows: int, columns: int) -> pd.DataFrame:
+    return pd.DataFrame(np.zeros((rows, columns)), columns=[f"c{i}" for i in range(columns)])
+
+
+@pytest.mark.parametrize(("kind", "bounds", "message"), [
+    ("csv", {"max_bytes": 1024}, "MB, more than data.max_file_mb="),
+    ("csv", {"max_columns": 10}, "more than data.max_columns=10 columns; not read"),
+    ("parquet", {"max_rows": 100}, "has 500 rows (Parquet metadata), more than data.max_rows"),
+    ("parquet", {"max_columns": 10}, "has 20 columns (Parquet metadata), more than"),
+    ("parquet", {"max_bytes": 1024}, "MB uncompressed (Parquet metadata), more than"),
+])
+def test_oversized_tables_are_refused_before_reading(tmp_path, nothing_is_read, kind, bounds,
+                                                     message):
+    path = tmp_path / f"big.{kind}"
+    frame = _wide_frame(500, 20)
+    if kind == "csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+    with pytest.raises(DataValidationError, match=re.escape(message)):
+        read_table(path, **bounds)
+
+
+def test_tables_within_bounds_are_read(tmp_path):
+    path = tmp_path / "ok.parquet"
+    _wide_frame(500, 20).to_parquet(path, index=False)
+    frame = read_table(path, max_rows=500, max_columns=20, max_bytes=10 * 2**20)
+    assert frame.shape == (500, 20)
+    csv_path = tmp_path / "ok.csv"
+    _wide_frame(500, 20).to_csv(csv_path, index=False)
+    assert read_table(csv_path, max_columns=20, max_bytes=10 * 2**20).shape == (500, 20)

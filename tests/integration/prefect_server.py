@@ -1,5 +1,6 @@
-"""A real ``prefect server start`` on a free loopback port, and ``selftrain deploy`` serving
-the nightly deployment against it from a workspace of its own.
+"""A real Prefect server started by ``selftrain server`` (credentials, CORS for its own UI,
+CSRF on) on a free loopback port, and ``selftrain deploy`` serving the nightly deployment
+against it from a workspace of its own; both read the credentials from one secret file.
 
 One server and one serving process are shared by ``test_deploy.py`` and ``test_ui.py``
 (started on first use, stopped by PID when the session ends): each costs ~20 s here.
@@ -37,6 +38,7 @@ class ServedDeployment:
     workspace: Path
     bentoml_home: Path
     logs: Path
+    auth: str  # user:password of the server's basic auth
 
     def log_tail(self, lines: int = 40) -> str:
         """The end of both processes' logs, for assertion messages."""
@@ -68,20 +70,23 @@ def start_all(root: Path, processes: list[subprocess.Popen]) -> ServedDeployment
     for path in (logs, workspace, bento):
         path.mkdir()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BENTOML_"))}
-    server_env = base | QUIET | {"PREFECT_HOME": str(root / "server-home"),
-                                 "PREFECT_SERVER_UI_API_URL": api_url}
-    processes.append(spawn(["prefect", "server", "start", "--host", "127.0.0.1", "--port",
-                            str(port)], server_env, root, logs / "server.log"))
-    wait_for(lambda: _healthy(api_url), 180, "the Prefect server to answer /health")
+    secret = {"SELFTRAIN_PREFECT_AUTH_FILE": str(root / "prefect-auth")}
+    server_env = base | QUIET | secret | {"PREFECT_HOME": str(root / "server-home")}
+    processes.append(spawn([str(SELFTRAIN), "server", "--port", str(port)], server_env, root,
+                           logs / "server.log"))
+    wait_for(lambda: (root / "prefect-auth").exists(), 60, "the server's secret file")
+    auth = (root / "prefect-auth").read_text().strip()
+    wait_for(lambda: _healthy(api_url, auth), 180, "the Prefect server to answer /health")
     subprocess.run([str(SELFTRAIN), "prepare", "data/raw/digits.csv"], cwd=workspace,
                    env=base | QUIET, check=True, capture_output=True)
     dump_config(load_config(PROJECT_ROOT / "params.yaml", PARAMS), workspace / "params.yaml")
-    deploy_env = base | QUIET | {"PREFECT_API_URL": api_url, "BENTOML_HOME": str(bento),
-                                 "PREFECT_HOME": str(root / "client-home")}
+    deploy_env = base | QUIET | secret | {"PREFECT_API_URL": api_url,
+                                          "BENTOML_HOME": str(bento),
+                                          "PREFECT_HOME": str(root / "client-home")}
     processes.append(spawn([str(SELFTRAIN), "deploy", "--cron", CRON], deploy_env, workspace,
                            logs / "deploy.log"))
-    served = ServedDeployment(api_url, ui_url, workspace, bento, logs)
-    wait_for(lambda: _deployment_ready(api_url), 180,
+    served = ServedDeployment(api_url, ui_url, workspace, bento, logs, auth)
+    wait_for(lambda: _deployment_ready(api_url, auth), 180,
              f"the deployment to be served\n{served.log_tail()}")
     return served
 
@@ -103,17 +108,19 @@ def wait_for(check, timeout: float, what: str) -> None:
     raise TimeoutError(f"gave up after {timeout:.0f} s waiting for {what}")
 
 
-def _healthy(api_url: str) -> bool:
+def _healthy(api_url: str, auth: str) -> bool:
     try:
-        return httpx.get(f"{api_url}/health", timeout=5).status_code == 200
+        return httpx.get(f"{api_url}/health", timeout=5,
+                         auth=tuple(auth.split(":", 1))).status_code == 200
     except httpx.HTTPError:
         return False
 
 
-def _deployment_ready(api_url: str) -> bool:
+def _deployment_ready(api_url: str, auth: str) -> bool:
     """READY once the runner of ``selftrain deploy`` polls for its runs."""
     try:
-        deployment = read_deployment(api_url)
+        deployment = call_api(api_url, lambda c: c.read_deployment_by_name(
+            "train-pipeline/nightly"), auth)
     except Exception:  # not registered yet
         return False
     return str(deployment.status.value).upper() == "READY"
@@ -123,10 +130,11 @@ def read_deployment(api_url: str):
     return call_api(api_url, lambda c: c.read_deployment_by_name("train-pipeline/nightly"))
 
 
-def call_api(api_url: str, call):
-    """``call(client)`` with a synchronous client of the server at ``api_url`` (sync: the
-    playwright test already runs an event loop in this thread)."""
+def call_api(api_url: str, call, auth: str | None = None):
+    """``call(client)`` with a synchronous, authenticated client of the server at
+    ``api_url`` (sync: the playwright test already runs an event loop in this thread)."""
     from prefect.client.orchestration import SyncPrefectClient
 
-    with SyncPrefectClient(api_url) as client:
+    auth = auth or (_SHARED.auth if _SHARED is not None else None)
+    with SyncPrefectClient(api_url, auth_string=auth) as client:
         return call(client)

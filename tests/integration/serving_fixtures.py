@@ -6,7 +6,7 @@ service is tested against the contract, not against a test double.
 
 from __future__ import annotations
 
-import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -21,12 +21,14 @@ from processes import stop_process_group as stop_server  # noqa: F401
 from sklearn.datasets import load_digits
 from sklearn.ensemble import RandomForestClassifier
 
+from selftrain.config import load_config
 from selftrain.offline import TELEMETRY_OFF
-from selftrain.schema import FeatureSchema, save_model
+from selftrain.schema import FeatureSchema
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FEATURES = [f"pixel_{i // 8}_{i % 8}" for i in range(64)]
 QUIET = TELEMETRY_OFF
+LINE = load_config(PROJECT_ROOT / "params.yaml").model_line  # what the server follows
 
 
 def digits_model(n_estimators: int = 50):
@@ -36,8 +38,9 @@ def digits_model(n_estimators: int = 50):
     return model, X.astype(np.float64)
 
 
-def promote_model(home: Path, model, name: str = "selftrain-classifier") -> str:
-    """Write ``model`` into the store at ``home`` the way the package task does; its tag.
+def promote_model(home: Path, model, name: str = LINE, facts: dict | None = None) -> str:
+    """Store ``model`` at ``home`` with the package task's own code and make it the
+    production model of line ``name``; its tag.
 
     A child process does the writing: BentoML fixes its store location once per
     process, and this one may already have used another.
@@ -47,7 +50,7 @@ def promote_model(home: Path, model, name: str = "selftrain-classifier") -> str:
     joblib.dump(model, pickled)
     env = {**os.environ, **QUIET, "BENTOML_HOME": str(home)}
     done = subprocess.run(
-        [sys.executable, __file__, str(pickled), name],
+        [sys.executable, __file__, str(pickled), name, json.dumps(facts or {})],
         env=env,
         cwd=PROJECT_ROOT,
         capture_output=True,
@@ -57,27 +60,31 @@ def promote_model(home: Path, model, name: str = "selftrain-classifier") -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def _create_entry(model, name: str) -> str:
-    import bentoml
+FACTS = {
+    "test_accuracy": 0.97,
+    "test_macro_f1": 0.968,
+    "data_fingerprint": "sha256:feedbeef",
+    "dvc_hash": "md5:0123",
+    "params_hash": "sha256:abcd",
+    "git_commit": "deadbeef",
+}
+
+
+def _create_entry(model, name: str, facts: dict) -> str:
+    from selftrain.lines import record_promotion
+    from selftrain.record import PackagedModel
+    from tasks.model_store import store_model
 
     classes = [int(c) for c in model.classes_]
-    schema = FeatureSchema(feature_names=FEATURES, dtypes=["float64"] * 64, classes=classes)
-    meta = {
-        "test_accuracy": 0.97,
-        "test_macro_f1": 0.968,
-        "data_fingerprint": "sha256:feedbeef",
-        "dvc_hash": "md5:0123",
-        "params_hash": "sha256:abcd",
-        "git_commit": "deadbeef",
-        "promoted_at": dt.datetime.now(dt.UTC).isoformat(),
-        "config": {"seed": 0},
-        "classes": classes,
-        "feature_names": FEATURES,
-        "dtypes": schema.dtypes,
-    }
-    with bentoml.models.create(name, labels={"stage": "production"}, metadata=meta) as bm:
-        bm.info.metadata["integrity"] = save_model(bm.path, model, schema)
-    return str(bm.tag)
+    facts = dict(facts)
+    features = facts.pop("feature_names", FEATURES)
+    config = facts.pop("config", {"seed": 0})
+    schema = FeatureSchema(feature_names=features, dtypes=["float64"] * len(features),
+                           classes=classes)
+    record = PackagedModel(line=name, features=schema, facts={**FACTS, **facts}, config=config)
+    tag = store_model(model, record)
+    record_promotion(name, tag, by="test fixture")
+    return tag
 
 
 def start_server(home: Path, port: int, log: Path, **env: str) -> subprocess.Popen:
@@ -111,4 +118,4 @@ def wait_ready(proc: subprocess.Popen, url: str, log: Path, timeout: float = 120
 
 
 if __name__ == "__main__":
-    print(_create_entry(joblib.load(sys.argv[1]), sys.argv[2]))
+    print(_create_entry(joblib.load(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])))

@@ -19,7 +19,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.deployments import run_deployment
 from prefect.exceptions import PrefectHTTPStatusError
-from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 from prefect_server import CRON, served_deployment, wait_for
 
 pytestmark = pytest.mark.slow
@@ -28,7 +28,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def served(request, tmp_path_factory):
     served = served_deployment(request, tmp_path_factory)
-    with temporary_settings(updates={PREFECT_API_URL: served.api_url}):
+    with temporary_settings(updates={PREFECT_API_URL: served.api_url,
+                                     PREFECT_API_AUTH_STRING: served.auth}):
         yield served
 
 
@@ -95,6 +96,52 @@ def test_a_cross_field_error_fails_the_run_before_any_task(served):
                          poll_interval=2)
     assert run.state_type == StateType.FAILED
     assert "data.min_rows (100) exceeds data.max_rows (50)" in run.state.message
+    tasks = _call(served, lambda c: c.read_task_runs(
+        flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id]))))
+    assert tasks == []
+
+
+def test_the_api_takes_credentials_csrf_and_only_its_own_origin(served):
+    """``selftrain server``: 401 without the credentials or with wrong ones, 403 for a
+    state-changing request without Prefect's CSRF token, CORS for its own UI only."""
+    import httpx
+
+    user, password = served.auth.split(":", 1)
+    version = f"{served.api_url}/admin/version"
+    assert httpx.get(version, timeout=30).status_code == 401
+    assert httpx.get(version, timeout=30, auth=(user, password + "x")).status_code == 401
+    assert httpx.get(version, timeout=30, auth=(user, password)).status_code == 200
+    no_csrf = httpx.post(f"{served.api_url}/flows/", json={"name": "intruder"}, timeout=30,
+                         auth=(user, password))
+    assert no_csrf.status_code == 403 and "CSRF" in no_csrf.text
+    for origin, allowed in ((served.ui_url, True), ("http://evil.example", False)):
+        preflight = httpx.options(f"{served.api_url}/flows/filter", timeout=30, headers={
+            "Origin": origin, "Access-Control-Request-Method": "POST"})
+        assert (preflight.headers.get("access-control-allow-origin") == origin) is allowed
+
+
+def test_gate_thresholds_are_not_parameters(served):
+    parameters = _defaults(served)
+    assert "gate" not in parameters["config"] and "roots" not in parameters["config"]["data"]
+    parameters["config"]["gate"] = {"min_accuracy": 0, "min_gain": -1, "max_regression": 1}
+    with pytest.raises(PrefectHTTPStatusError) as refused:
+        run_deployment("train-pipeline/nightly", parameters=parameters, timeout=0)
+    assert refused.value.response.status_code == 409 and "gate" in str(refused.value)
+    roots = _defaults(served)
+    roots["config"]["data"]["roots"] = ["/"]
+    with pytest.raises(PrefectHTTPStatusError) as refused:
+        run_deployment("train-pipeline/nightly", parameters=roots, timeout=0)
+    assert refused.value.response.status_code == 409 and "roots" in str(refused.value)
+
+
+def test_a_data_path_outside_the_data_roots_fails_the_run_before_any_task(served):
+    parameters = _defaults(served)
+    parameters["config"]["data"]["path"] = "/etc/passwd"
+    run = run_deployment("train-pipeline/nightly", parameters=parameters, timeout=300,
+                         poll_interval=2)
+    assert run.state_type == StateType.FAILED
+    assert "data.path '/etc/passwd' is outside the allowed data roots (data)" in (
+        run.state.message)
     tasks = _call(served, lambda c: c.read_task_runs(
         flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id]))))
     assert tasks == []

@@ -331,5 +331,5 @@ def test_repro_on_a_table_with_categorical_columns(prefect_api, tmp_path_factory
     again = project.metrics()
     assert again["promoted"] is False and again["destination"] == metrics["destination"]
     assert "identical to the champion" in again["gate_reasons"][0]
-    store = Path(project.env["BENTOML_HOME"]) / "models" / "selftrain-classifier"
+    store = Path(project.env["BENTOML_HOME"]) / "models" / "churn"  # its line
     assert len([p for p in store.iterdir() if p.is_dir()]) == 1

@@ -15,6 +15,8 @@ from serving_fixtures import (
     wait_ready,
 )
 
+from selftrain.schema import MODEL_FILE
+
 pytestmark = pytest.mark.slow
 
 
@@ -28,7 +30,7 @@ def test_server_skips_a_tampered_and_a_foreign_model_for_the_newest_verified_one
         patch.setenv("SELFTRAIN_SIGNING_KEY_FILE", str(tmp_path / "foreign.key"))
         foreign = promote_model(home, model)
     name, version = tampered.split(":")
-    with open(home / "models" / name / version / "model.joblib", "ab") as fh:
+    with open(home / "models" / name / version / MODEL_FILE, "ab") as fh:
         fh.write(b"\x00")  # edited in place after packaging
     port, log = free_port(), tmp_path / "server.log"
     proc = start_server(home, port, log, SELFTRAIN_RELOAD_SECONDS="0")
@@ -40,5 +42,5 @@ def test_server_skips_a_tampered_and_a_foreign_model_for_the_newest_verified_one
         stop_server(proc)
     text = log.read_text()
     assert f"model {foreign}: integrity record not signed by this installation's key" in text
-    assert f"model {tampered}: model.joblib does not match its recorded SHA-256" in text
+    assert f"model {tampered}: {MODEL_FILE} does not match its recorded SHA-256" in text
     assert "Traceback" not in text

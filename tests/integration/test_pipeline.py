@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 from selftrain.config import load_config
 from selftrain.datasets import digits_frame
-from selftrain.schema import load_model
+from selftrain.schema import MODEL_FILE, load_model
 
 
 def _run(overrides: list[str]) -> dict:
@@ -28,7 +28,7 @@ def _run(overrides: list[str]) -> dict:
     return train_pipeline(load_config(None, overrides))
 
 
-def _store_tags(name: str = "selftrain-classifier") -> list[str]:
+def _store_tags(name: str = "digits") -> list[str]:  # the line of data/raw/digits.csv
     try:
         return sorted(str(m.tag) for m in bentoml.models.list(name))
     except bentoml.exceptions.NotFound:
@@ -114,25 +114,26 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 def _fail_writing_the_model(monkeypatch, store: Path) -> None:
     """The model file is written into BentoML's temporary entry, then the disk fills up."""
-    import tasks.package
+    import selftrain.record
 
-    real = tasks.package.save_model
+    real = selftrain.record.save_model
 
     def save_then_fail(directory, model, schema):
         real(directory, model, schema)
         raise OSError(28, "No space left on device (injected while writing the model)")
 
-    monkeypatch.setattr(tasks.package, "save_model", save_then_fail)
+    monkeypatch.setattr(selftrain.record, "save_model", save_then_fail)
 
 
 def _fail_copying_into_the_store(monkeypatch, store: Path) -> None:
-    """BentoML's copy of the finished entry into the store stops after one file."""
+    """BentoML's copy of the finished entry (into the staging store beside the store) stops
+    after one file."""
     import shutil
 
     real = shutil.copytree
 
     def copy_one_file_then_fail(src, dst, *args, **kwargs):
-        if not Path(dst).resolve().is_relative_to(store.resolve()):
+        if not Path(dst).resolve().is_relative_to(store.parent.resolve()):
             return real(src, dst, *args, **kwargs)
         first = sorted(p for p in Path(src).iterdir() if p.is_file())[0]
         shutil.copy2(first, Path(dst) / first.name)
@@ -170,7 +171,8 @@ def test_failed_packaging_leaves_the_store_unchanged(prefect_api, workspace, mon
             _run([*QUICK_PROMOTE, "self_training.max_rounds=3"])
 
     assert _tree(store) == before  # `latest` unmoved too
-    assert bentoml.models.get("selftrain-classifier:latest").tag == (
+    assert not list((store.parent / ".selftrain-staging").iterdir())
+    assert bentoml.models.get("digits:latest").tag == (
         bentoml.models.get(first["destination"]).tag)
     # The failed run is not recorded: no metrics, and a rerun would train again.
     assert Path("metrics/metrics.json").read_bytes() == metrics_before
@@ -243,7 +245,7 @@ def test_resume_after_crash_gives_same_model(prefect_api, workspace, tmp_path_fa
     X = digits_frame().drop(columns=["id", "label"])
     models = []
     for home in (workspace, clean):
-        entries = list((home / "bentoml/models/selftrain-classifier").glob("*/model.joblib"))
+        entries = list((home / "bentoml/models/digits").glob(f"*/{MODEL_FILE}"))
         assert len(entries) == 1
         models.append(load_model(entries[0].parent)[0])
     np.testing.assert_array_equal(models[0].predict_proba(X), models[1].predict_proba(X))

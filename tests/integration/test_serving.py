@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from serving_fixtures import (
     FEATURES,
+    LINE,
     PROJECT_ROOT,
     QUIET,
     digits_model,
@@ -183,5 +184,5 @@ def test_server_refuses_to_start_without_a_promoted_model(tmp_path):
     )
     output = done.stdout + done.stderr
     assert done.returncode != 0
-    assert "no promoted model 'selftrain-classifier'" in output
+    assert f"no promoted model '{LINE}'" in output
     assert "Traceback" not in output

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import httpx
-import joblib
 import psutil
 import pytest
 from serving_fixtures import (
@@ -27,6 +26,7 @@ from serving_fixtures import (
     QUIET,
     digits_model,
     free_port,
+    promote_model,
     start_server,
     stop_server,
     wait_ready,
@@ -45,31 +45,10 @@ OUTSIDE = "/srv/teams/secret-project/data/raw/digits.csv"
 INSIDE = str(PROJECT_ROOT / "params.yaml")
 WINDOWS = "C:\\Users\\alice\\tables\\digits.csv"
 
-ENTRY_SCRIPT = textwrap.dedent(
-    """
-    import json, sys
-    import bentoml, joblib
-    from selftrain.schema import FeatureSchema, save_model
-
-    model, meta = joblib.load(sys.argv[1]), json.loads(sys.argv[2])
-    classes = [int(c) for c in model.classes_]
-    schema = FeatureSchema(feature_names=meta["feature_names"], dtypes=meta["dtypes"],
-                           classes=classes)
-    meta["classes"] = classes
-    with bentoml.models.create("selftrain-classifier", labels={"stage": "production"},
-                               metadata=meta) as entry:
-        entry.info.metadata["integrity"] = save_model(entry.path, model, schema)
-    print(entry.tag)
-    """
-)
-
 
 def promote_with_paths(home: Path, model) -> str:
     """A production entry whose lineage holds absolute paths, written by a child process
     (BentoML fixes its store location once per process)."""
-    home.mkdir(parents=True, exist_ok=True)
-    pickled = home / "model.input.joblib"
-    joblib.dump(model, pickled)
     meta = {
         "test_accuracy": 0.97,
         "data_path": OUTSIDE,
@@ -77,15 +56,8 @@ def promote_with_paths(home: Path, model) -> str:
         "dvc_source": "file://" + str(PROJECT_ROOT / "dvc.lock"),
         "config": {"seed": 0, "data": {"path": OUTSIDE, "label": "target"},
                    "copies": [WINDOWS, "data/raw/digits.csv"]},
-        "feature_names": FEATURES,
-        "dtypes": ["float64"] * 64,
     }
-    done = subprocess.run(
-        [sys.executable, "-c", ENTRY_SCRIPT, str(pickled), json.dumps(meta)],
-        env={**os.environ, **QUIET, "BENTOML_HOME": str(home)},
-        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
-    )
-    return done.stdout.strip().splitlines()[-1]
+    return promote_model(home, model, facts=meta)
 
 
 @pytest.fixture(scope="module")

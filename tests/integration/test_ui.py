@@ -1,5 +1,6 @@
-"""The Prefect UI in headless Chromium: find the nightly deployment, start a Custom run with
-a changed parameter, and the served deployment runs it to completion.
+"""The Prefect UI in headless Chromium: log in with the server's credentials, find the
+nightly deployment, start a Custom run with a changed parameter, and the served deployment
+runs it to completion.
 
 Chromium is Debian's ``/usr/bin/chromium`` (``make browser`` installs it), driven by
 playwright without ``playwright install``. Screenshots stay in the test's tmp dir.
@@ -36,6 +37,7 @@ def test_custom_run_from_the_ui_completes(request, tmp_path_factory, tmp_path):
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            log_in(page, served.ui_url, served.auth, tmp_path, shots)
             submit_custom_run(page, served.ui_url, tmp_path, shots)
             run = wait_for_run(served.api_url, deployment_id, timeout=600)
             page.goto(f"{served.ui_url}/runs/flow-run/{run.id}", wait_until="networkidle")
@@ -47,6 +49,21 @@ def test_custom_run_from_the_ui_completes(request, tmp_path_factory, tmp_path):
     assert run.state_type == StateType.COMPLETED, f"{run.state}\n{served.log_tail()}"
     assert run.parameters["config"]["seed"] == SEED
     assert run.parameters["config"]["self_training"]["max_rounds"] == 2  # the rest: defaults
+
+
+def log_in(page, ui_url: str, auth: str, out: Path, shots: list[Path]) -> None:
+    """The UI asks for the credentials first; a wrong one is refused."""
+    page.goto(f"{ui_url}/deployments", wait_until="networkidle", timeout=60_000)
+    page.wait_for_url("**/login**", timeout=30_000)
+    field = page.get_by_placeholder("admin:pass")
+    field.fill(auth + "x")
+    page.get_by_role("button", name="Login").click()
+    page.wait_for_timeout(2_000)
+    assert "/login" in page.url, "the UI let a wrong password in"
+    shots.append(snap(page, out / "0-login-refused.png"))
+    field.fill(auth)
+    page.get_by_role("button", name="Login").click()
+    page.wait_for_url(lambda url: "/login" not in url, timeout=30_000)
 
 
 def submit_custom_run(page, ui_url: str, out: Path, shots: list[Path]) -> None:

@@ -43,5 +43,5 @@ def test_a_champion_of_another_problem_refuses_the_candidate_and_says_why():
     assert d.reasons[0].startswith("FAIL: the champion selftrain-classifier:abc")
     assert "64 columns (pixel_0, pixel_1, pixel_2, pixel_3, ...)" in d.reasons[0]
     assert "2 columns (city, age), classes ['churn', 'stay']" in d.reasons[0]
-    assert "--set serving.model_name=" in d.reasons[0]
+    assert "--set project=" in d.reasons[0]
     assert "first promotion" not in " ".join(d.reasons)

@@ -43,7 +43,7 @@ def test_a_modified_model_file_is_refused_before_it_is_unpickled(tmp_path):
     assert load_model(tmp_path, record, "m")[1] == schema  # verifies, then loads
     with open(tmp_path / MODEL_FILE, "ab") as fh:
         fh.write(b"\x00")  # one byte appended after packaging
-    with pytest.raises(IntegrityError, match="model.joblib does not match its recorded SHA-256"):
+    with pytest.raises(IntegrityError, match=f"{MODEL_FILE} does not match its recorded SHA-256"):
         load_model(tmp_path, record, "m")
 
 
@@ -57,3 +57,27 @@ def test_a_record_signed_with_another_key_or_none_is_refused(tmp_path, monkeypat
     with pytest.raises(IntegrityError, match="no integrity record"):
         load_model(tmp_path / "m", None, "dropped")
     assert (tmp_path / "ours.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_model_holding_an_unreviewed_type_is_neither_packaged_nor_loaded(tmp_path):
+    import os
+
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
+
+    from selftrain.integrity import sign_artifacts
+    from selftrain.schema import UntrustedModel
+
+    schema = FeatureSchema(feature_names=["x"], dtypes=["float64"], classes=[0, 1])
+    hostile = FunctionTransformer(func=os.system)  # loading it would hand out os.system
+    with pytest.raises(UntrustedModel, match="system"):
+        save_model(tmp_path / "refused", hostile, schema)
+    assert not (tmp_path / "refused").exists()
+    # the same file written behind save_model's back, and even signed, is not loaded
+    target = tmp_path / "smuggled"
+    target.mkdir()
+    sio.dump(hostile, target / MODEL_FILE)
+    (target / SCHEMA_FILE).write_text(schema.model_dump_json())
+    record = sign_artifacts(target, [MODEL_FILE, SCHEMA_FILE])
+    with pytest.raises(IntegrityError, match="names types outside selftrain.schema.TRUSTED_TYPES"):
+        load_model(target, record, "smuggled")

@@ -1,0 +1,197 @@
+"""The BentoML model store, written atomically and read entry by entry.
+
+Writing: BentoML's own ``register`` creates the final directory and then copies files
+into it, so a kill leaves a half-written entry in the store. Here the entry is built by
+BentoML in a staging store beside the real one (same file system), flushed to disk,
+verified against its signed hashes, and only then moved into ``models/<line>/<version>``
+with one ``rename``. Making it production is a separate, later step (``selftrain.lines``).
+A kill at any point leaves either nothing in the store or a complete entry that is not
+(yet) production; staging left by a killed process is removed by the next promotion.
+
+Reading: each entry is read on its own and an unreadable one (an empty folder, a missing
+``model.yaml``) is reported and skipped, never taken for an empty store.
+
+``$SELFTRAIN_PAUSE_AT=<point>`` makes packaging stop at that point (``written``,
+``staged``, ``moved``) and wait to be killed: how the tests kill it at each of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import bentoml
+from bentoml._internal.models.model import ModelStore  # a staging store beside the real one
+
+from selftrain.integrity import RECORD_KEY, IntegrityError, verify_artifacts
+from selftrain.lines import production_stack, store_home
+from selftrain.record import PackagedModel
+
+STAGING_DIR = ".selftrain-staging"
+PAUSE_ENV = "SELFTRAIN_PAUSE_AT"
+PAUSE_POINTS = ("written", "staged", "moved")
+
+logger = logging.getLogger("selftrain.store")
+
+
+@contextlib.contextmanager
+def new_entry(record: PackagedModel) -> Iterator:
+    """Yield a BentoML model entry of ``record.line`` to write files into (``entry.path``,
+    ``entry.info.metadata``); when the block ends cleanly the complete entry enters the
+    store with one rename. On any failure the store is as it was."""
+    clear_stale_staging()
+    staging = store_home() / STAGING_DIR / f"{record.line}.{os.getpid()}.{secrets.token_hex(4)}"
+    staging.mkdir(parents=True)
+    entry = None
+    try:
+        with bentoml.models.create(record.line, labels=record.labels(),
+                                   metadata=record.metadata(),
+                                   _model_store=ModelStore(staging)) as entry:
+            yield entry
+            pause_at("written")
+        version = entry.tag.version
+        staged = staging / record.line / version
+        _fsync_tree(staged)
+        verify_artifacts(staged, entry.info.metadata.get(RECORD_KEY), f"staged {entry.tag}")
+        pause_at("staged")
+        final = store_home() / "models" / record.line / version
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(staged, final)
+        _fsync_dir(final.parent)
+        _write_latest(final.parent, version)
+        pause_at("moved")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if entry is not None:  # BentoML's temporary copy, kept alive by the exception
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """One entry of a line as read from the store: its record, or why it cannot be read."""
+
+    tag: str
+    path: Path
+    created: str
+    record: PackagedModel | None
+    problem: str | None = None
+
+
+def line_names() -> list[str]:
+    """Every line in the store, and every line with a history."""
+    names = {p.name for p in (store_home() / "models").glob("*") if p.is_dir()}
+    names |= {p.stem for p in (store_home() / "selftrain-lines").glob("*.jsonl")}
+    return sorted(names)
+
+
+def line_entries(line: str) -> list[StoredEntry]:
+    """The entries of ``line``, oldest first; unreadable ones carry their problem."""
+    out = []
+    for folder in sorted((store_home() / "models" / line).glob("*")):
+        if folder.is_dir():
+            out.append(read_entry(f"{line}:{folder.name}"))
+    return sorted(out, key=lambda e: e.created)
+
+
+def read_entry(tag: str) -> StoredEntry:
+    """The entry ``tag``; an unreadable one is returned with its problem, never raised."""
+    line, _, version = tag.partition(":")
+    path = store_home() / "models" / line / version
+    try:
+        stored = bentoml.models.get(tag)
+        record = PackagedModel.from_metadata(line, dict(stored.info.metadata),
+                                             dict(stored.info.labels))
+    except Exception as exc:  # a partial or foreign entry must not hide the others
+        return StoredEntry(tag, path, "", None, f"unreadable: {type(exc).__name__}: "
+                           f"{str(exc)[:160]}")
+    return StoredEntry(str(stored.tag), Path(stored.path), stored.creation_time.isoformat(),
+                       record)
+
+
+def open_production(line: str, log=logger):
+    """(tag, estimator, FeatureSchema, record) of the production model of ``line``: the top
+    of its history that reads and verifies; one log line for each that does not. None when
+    the line has no production model."""
+    for tag in production_stack(line):
+        entry = read_entry(tag)
+        if entry.record is None:
+            log.warning("production model %s: %s; trying the one before it", tag, entry.problem)
+            continue
+        try:
+            model, schema = entry.record.load(entry.path, f"production model {tag}")
+        except IntegrityError as exc:
+            log.warning("%s; trying the one before it", exc)
+            continue
+        return tag, model, schema, entry.record
+    return None
+
+
+def pause_at(point: str) -> None:
+    """Stop here for good when ``$SELFTRAIN_PAUSE_AT`` names this point (tests kill -9 the
+    process then); announce it on stderr so the test knows when."""
+    if os.environ.get(PAUSE_ENV) == point:
+        os.write(2, f"selftrain: paused at {point} (pid {os.getpid()})\n".encode())
+        while True:
+            time.sleep(60)
+
+
+def clear_stale_staging() -> None:
+    """Remove staging folders of processes that no longer run (killed mid-packaging)."""
+    for folder in (store_home() / STAGING_DIR).glob("*.*.*"):
+        try:
+            pid = int(folder.name.split(".")[-2])
+        except ValueError:
+            continue
+        if not _alive(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    _fsync_dir(root)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_latest(line_dir: Path, version: str) -> None:
+    # BentoML's ``name:latest`` pointer; informational only (production is the history).
+    tmp = line_dir / f".latest.{os.getpid()}.tmp"
+    tmp.write_text(version)
+    os.replace(tmp, line_dir / "latest")
+
+
+def store_model(model, record: PackagedModel) -> str:
+    """Write ``model`` with its ``record`` (signed) as a new entry of ``record.line``; its tag.
+    The entry is not production until the caller records the switch."""
+    with new_entry(record) as entry:
+        entry.info.metadata.update(record.save(entry.path, model).metadata())
+    return str(entry.tag)
