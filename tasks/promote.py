@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from prefect import get_run_logger
 from prefect.transactions import transaction
 
 from selftrain.config import PipelineConfig
@@ -30,7 +31,18 @@ def promote_candidate(model, data: PreparedData, config: PipelineConfig, metrics
     """The gate's decision and where the model went (a store tag or a candidate folder)."""
     line = config.model_line
     with exclusive(line_lock(line), f"model line {line!r}", wait=True):  # gate + package
-        return _promote(model, data, config, metrics, lineage)
+        result = _promote(model, data, config, metrics, lineage)
+    get_run_logger().info("%s", promotion_message(result))
+    return result
+
+
+def promotion_message(result: dict) -> str:
+    """The gate's decision, its reasons and where the model went, for the run's log."""
+    verdict = "promoted" if result["promoted"] else "not promoted"
+    where = ("production of line " + repr(result["line"]) if result["promoted"]
+             else "kept" if result.get("identical") else "kept as a candidate")
+    return (f"gate: {verdict}; model {result['destination']} ({where}); "
+            + "; ".join(result["gate_reasons"]))
 
 
 def line_lock(line: str) -> Path:

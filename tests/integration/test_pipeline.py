@@ -70,15 +70,17 @@ def test_the_runs_log_tells_each_round_and_the_guard_and_rounds_form_a_chain(pre
 
     from flows.train import train_pipeline
 
-    tasks_logger = logging.getLogger("prefect.task_runs")
-    level = tasks_logger.level
-    tasks_logger.setLevel(logging.INFO)  # the suite runs Prefect at WARNING; the UI shows INFO
+    loggers = [logging.getLogger(f"prefect.{kind}_runs") for kind in ("task", "flow")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:  # the suite runs Prefect at WARNING; the UI shows INFO
+        logger.setLevel(logging.INFO)
     try:
         state = train_pipeline(load_config(None, ["self_training.max_rounds=3",
                                                   "self_training.stopping=holdout"]),
                                force=True, return_state=True)
     finally:
-        tasks_logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
     run_id = state.state_details.flow_run_id
     APILogHandler().flush()  # the logs reach the API in the background
     with get_client(sync_client=True) as client:
@@ -90,6 +92,8 @@ def test_the_runs_log_tells_each_round_and_the_guard_and_rounds_form_a_chain(pre
     assert "0 pseudo-labels added" in rounds[0] and "validation accuracy" in rounds[0]
     assert any("pseudo-labels added (" in m for m in rounds[1:]), rounds
     assert any(m.startswith("base estimator") or m.startswith("guard:") for m in logs), logs
+    [gate] = [m for m in logs if m.startswith("gate: ")]
+    assert str(state.result()["destination"]) in gate and "accuracy" in gate, gate
     by_name = {run.name: run for run in runs}
     upstream = {i.id for i in by_name["round-1"].task_inputs.get("wait_for", [])}
     assert by_name["round-0"].id in upstream, by_name["round-1"].task_inputs
