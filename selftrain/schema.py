@@ -13,6 +13,7 @@ import joblib
 import numpy as np
 from pydantic import BaseModel
 
+from selftrain.compiled import compile_and_verify, save_compiled
 from selftrain.integrity import sign_artifacts, verify_artifacts
 
 MODEL_FILE = "model.joblib"
@@ -67,14 +68,25 @@ class FeatureSchema(BaseModel):
         return out
 
 
-def save_model(directory: str | Path, model, schema: FeatureSchema) -> dict:
+def save_model(directory: str | Path, model, schema: FeatureSchema,
+               held_out: list | None = None) -> dict:
     """Write the model and its schema; return the signed integrity record of both files
-    (``selftrain.integrity``), which the caller stores apart from them."""
+    (``selftrain.integrity``), which the caller stores apart from them.
+
+    With ``held_out`` (the validation and test rows, raw), the model is also compiled to
+    ONNX and checked on those rows (``selftrain.compiled``): the graph is written only when
+    it agrees with scikit-learn, ``compiled.json`` says which form to serve and why, and
+    both are in the signed record."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, directory / MODEL_FILE)
     (directory / SCHEMA_FILE).write_text(schema.model_dump_json(indent=2))
-    return sign_artifacts(directory, [MODEL_FILE, SCHEMA_FILE])
+    names = [MODEL_FILE, SCHEMA_FILE]
+    if held_out is not None:
+        names_in = list(schema.feature_names) if schema.roles else None
+        compiled, verdict = compile_and_verify(model, held_out, names_in)
+        names += save_compiled(directory, compiled, verdict)
+    return sign_artifacts(directory, names)
 
 
 def load_model(directory: str | Path, record: dict | None = None, what: str | None = None):

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import shutil
 import subprocess
 from pathlib import Path
 
 import bentoml
-from prefect import task
+from prefect import get_run_logger, task
+from prefect.exceptions import MissingContextError
 from prefect.cache_policies import NONE
 
+from selftrain.compiled import compiled_summary
 from selftrain.config import PipelineConfig
 from selftrain.integrity import RECORD_KEY
 from selftrain.schema import save_model
@@ -34,7 +37,9 @@ def package_model(model, data: PreparedData, config: PipelineConfig, metrics: di
             labels={"stage": "production", "run": data.key},
             metadata=meta,
         ) as entry:
-            entry.info.metadata[RECORD_KEY] = save_model(entry.path, model, data.schema)
+            entry.info.metadata[RECORD_KEY] = save_model(entry.path, model, data.schema,
+                                                         held_out=held_out_rows(data))
+            entry.info.metadata["inference"] = inference_summary(entry.path)
     except BaseException:
         # BentoML removes its staging copy only when the failed entry is garbage collected,
         # and Prefect keeps the exception (and so the entry) alive: remove it here
@@ -54,6 +59,22 @@ def keep_candidate(model, data: PreparedData, config: PipelineConfig, metrics: d
               RECORD_KEY: record}
     (target / "report.json").write_text(json.dumps(report, indent=2, default=str))
     return str(target)
+
+
+def held_out_rows(data: PreparedData) -> list:
+    """The raw validation and test rows: what the compiled model must agree on."""
+    return [data.workspace.load_frame(name) for name in ("X_val_raw", "X_test_raw")]
+
+
+def inference_summary(directory) -> dict:
+    """Which form is served (``onnx`` or ``sklearn``) and why, for /metadata and the log."""
+    summary = compiled_summary(directory)
+    try:
+        log = get_run_logger()
+    except MissingContextError:  # called outside a flow run (a script, a test)
+        log = logging.getLogger("selftrain.package")
+    log.info("inference: %s (%s)", summary["kind"], summary["why"])
+    return summary
 
 
 def model_metadata(data: PreparedData, config: PipelineConfig, metrics: dict,

@@ -82,8 +82,8 @@ def _fail_writing_the_model(monkeypatch, store: Path) -> None:
 
     real = tasks.package.save_model
 
-    def save_then_fail(directory, model, schema):
-        real(directory, model, schema)
+    def save_then_fail(directory, model, schema, **options):
+        real(directory, model, schema, **options)
         raise OSError(28, "No space left on device (injected while writing the model)")
 
     monkeypatch.setattr(tasks.package, "save_model", save_then_fail)
