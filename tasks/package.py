@@ -11,8 +11,8 @@ from pathlib import Path
 
 import bentoml
 from prefect import get_run_logger, task
-from prefect.exceptions import MissingContextError
 from prefect.cache_policies import NONE
+from prefect.exceptions import MissingContextError
 
 from selftrain.compiled import compiled_summary
 from selftrain.config import PipelineConfig
