@@ -27,6 +27,8 @@ the scikit-learn model and load whichever verified, after checking the integrity
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import logging
 import warnings
@@ -36,11 +38,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
+from sklearn.tree import BaseDecisionTree
 
 from selftrain.columns import split_preprocessor
 from selftrain.integrity import verify_artifacts
@@ -50,6 +58,9 @@ logger = logging.getLogger("selftrain.compiled")
 ONNX_FILE = "model.onnx"
 COMPILED_FILE = "compiled.json"  # what was compiled, how it verified, or why it was not
 TOLERANCE = 1e-5
+PRECISIONS = ("float32", "float64")
+TREE_MODELS = (BaseDecisionTree, RandomForestClassifier, ExtraTreesClassifier,
+               GradientBoostingClassifier, HistGradientBoostingClassifier)
 INDICATOR = "missing_indicator"
 
 
@@ -68,16 +79,27 @@ class Feed:
     width: int  # columns of the prepared input
     text: bool = False
     watch: list[int] | None = None  # indicator feed: which prepared columns it flags
+    known: frozenset | None = None  # text feed: the categories the encoder knows
+    unknown_as: str | None = None  # ... and what an unknown one is read as (None: zeros)
+    fill: np.ndarray | None = None  # number feed: the imputer's value for each column
 
-    def array(self, frame: pd.DataFrame) -> np.ndarray:
+    def array(self, frame: pd.DataFrame, dtype=np.float32) -> np.ndarray:
         part = frame[self.columns]
-        values = self.prepare(part) if self.prepare is not None else part
-        values = np.asarray(values)
+        values = np.asarray(self.prepare(part) if self.prepare is not None else part)
         if self.watch is not None:
-            values = np.isnan(np.asarray(values, dtype=np.float64)[:, self.watch])
-        if self.text:
-            return values.astype(str).astype(object)
-        return values.astype(np.float32)
+            return np.isnan(np.asarray(values, dtype=np.float64)[:, self.watch]).astype(dtype)
+        if not self.text:
+            values = np.asarray(values, dtype=np.float64)
+            if self.fill is not None:
+                values = np.where(np.isnan(values), self.fill, values)
+            return values.astype(dtype)
+        values = values.astype(str).astype(object)
+        if self.unknown_as is not None:
+            # scikit-learn reads a category it never saw as "infrequent" when the column has
+            # infrequent categories: give the graph one of those
+            unknown = ~pd.Series(values[:, 0]).isin(self.known).to_numpy()
+            values[unknown, 0] = self.unknown_as
+        return values
 
 
 @dataclass
@@ -88,13 +110,25 @@ class Compiled:
     feeds: list[Feed] | None  # None: the model reads a plain numeric array
     classes: np.ndarray
     feature_names: list[str] | None = None
+    precision: str = "float32"  # of the graph's numeric inputs
 
 
-def compile_model(model, feature_names: list[str] | None = None) -> Compiled:
+def compile_model(model, feature_names: list[str] | None = None,
+                  precision: str = "float32") -> Compiled:
     """Convert a fitted model (``with_preprocessor``'s shape, a plain estimator or a
-    ``SelfTrainingClassifier``) to ONNX; ``NotCompilable`` says why when it cannot."""
+    ``SelfTrainingClassifier``) to ONNX; ``NotCompilable`` says why when it cannot.
+
+    ``precision`` of the numeric inputs: ``float32`` is what trees compare in (scikit-learn
+    casts to float32 too); ``float64`` keeps linear models on wide-ranged features (a year,
+    days since 1970) within the tolerance."""
     from skl2onnx import to_onnx
-    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+    from skl2onnx.common.data_types import (
+        DoubleTensorType,
+        FloatTensorType,
+        StringTensorType,
+    )
+
+    number = DoubleTensorType if precision == "float64" else FloatTensorType
 
     model = getattr(model, "estimator_", None) if _is_self_trainer(model) else model
     preprocessor, estimator = split_preprocessor(model)
@@ -104,13 +138,13 @@ def compile_model(model, feature_names: list[str] | None = None) -> Compiled:
         if width is None:
             raise NotCompilable(f"{type(model).__name__} does not record its input width")
         graph_model, feeds = model, None
-        inputs = [("X", FloatTensorType([None, int(width)]))]
+        inputs = [("X", number([None, int(width)]))]
     else:
         twin, feeds = _twin(preprocessor)
         graph_model = Pipeline([("preprocess", twin), ("model", estimator)])
         inputs = []
         for feed in feeds:
-            kind = StringTensorType if feed.text else FloatTensorType
+            kind = StringTensorType if feed.text else number
             inputs.append((feed.name, kind([None, feed.width])))
     classifier = _final_classifier(graph_model)
     try:
@@ -123,7 +157,7 @@ def compile_model(model, feature_names: list[str] | None = None) -> Compiled:
         raise NotCompilable(f"skl2onnx cannot convert {_describe(graph_model)}: "
                             f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}") from None
     return Compiled(onnx=onx.SerializeToString(), feeds=feeds, classes=classes,
-                    feature_names=feature_names)
+                    feature_names=feature_names, precision=precision)
 
 
 class Predictor:
@@ -157,10 +191,11 @@ class Predictor:
         if self.kind == "sklearn":
             return self.sklearn_model.predict_proba(rows)
         compiled = self._compiled
+        dtype = np.dtype(compiled.precision)
         if compiled.feeds is None:
-            inputs = {"X": np.asarray(rows, dtype=np.float32)}
+            inputs = {"X": np.asarray(rows, dtype=dtype)}
         else:
-            inputs = {feed.name: feed.array(rows) for feed in compiled.feeds}
+            inputs = {feed.name: feed.array(rows, dtype) for feed in compiled.feeds}
         proba = self._session.run([self._output], inputs)[0]
         return np.asarray(proba, dtype=np.float64)
 
@@ -225,15 +260,31 @@ def verify(model, compiled: Compiled, frames: list, tolerance: float = TOLERANCE
     return Verdict(ok, why, rows=len(rows), max_abs_diff=diff, label_mismatches=mismatches)
 
 
-def compile_and_verify(model, frames: list, feature_names: list[str] | None = None
-                       ) -> tuple[Compiled | None, Verdict]:
-    """(the compiled model if it verified else None, the verdict with the reason)."""
-    try:
-        compiled = compile_model(model, feature_names)
-    except NotCompilable as exc:
-        return None, Verdict(False, str(exc))
-    verdict = verify(model, compiled, frames)
-    return (compiled if verdict.ok else None), verdict
+def compile_and_verify(model, frames: list, feature_names: list[str] | None = None,
+                       tolerance: float = TOLERANCE) -> tuple[Compiled | None, Verdict]:
+    """(the compiled model if it verified else None, the verdict with the reason).
+
+    The graph computes in the precision scikit-learn computes in: float32 for trees (their
+    thresholds compare float32 values), float64 for the rest (kNN distances and linear
+    models on wide-ranged features such as a year drift past the tolerance in float32,
+    including on rows the check does not see); the other precision is the second try."""
+    verdicts = []
+    order = PRECISIONS if _computes_in_float32(model) else PRECISIONS[::-1]
+    for precision in order:
+        try:
+            compiled = compile_model(model, feature_names, precision)
+        except NotCompilable as exc:
+            verdicts.append(Verdict(False, f"{precision}: {exc}"))
+            continue
+        verdict = verify(model, compiled, frames, tolerance)
+        if verdict.ok:
+            verdict.why = f"{precision} graph {verdict.why}"
+            return compiled, verdict
+        verdict.why = f"{precision}: {verdict.why}"
+        verdicts.append(verdict)
+    failed = verdicts[-1]
+    failed.why = "; ".join(v.why for v in verdicts)
+    return None, failed
 
 
 def save_compiled(directory: str | Path, compiled: Compiled | None, verdict: Verdict) -> list[str]:
@@ -241,6 +292,7 @@ def save_compiled(directory: str | Path, compiled: Compiled | None, verdict: Ver
     ``directory``; returns the file names to add to the integrity record."""
     directory = Path(directory)
     record: dict[str, Any] = {"kind": "onnx" if compiled is not None else "sklearn",
+                              "precision": compiled.precision if compiled else None,
                               "verified": verdict.ok, "why": verdict.why,
                               "rows": verdict.rows, "max_abs_diff": verdict.max_abs_diff,
                               "label_mismatches": verdict.label_mismatches,
@@ -279,7 +331,8 @@ def load_predictor(model_dir: str | Path, record: dict | None, what: str | None 
         return Predictor("sklearn", f"not compiled: {info.get('why')}", schema.classes, names,
                          sklearn_model=model)
     try:
-        compiled = compile_plan(model, (model_dir / ONNX_FILE).read_bytes(), names)
+        compiled = compile_plan(model, (model_dir / ONNX_FILE).read_bytes(), names,
+                                info.get("precision", "float32"))
         predictor = Predictor("onnx", info.get("why", "verified at packaging"),
                               compiled.classes, names, sklearn_model=model,
                               compiled=compiled, threads=threads)
@@ -290,13 +343,14 @@ def load_predictor(model_dir: str | Path, record: dict | None, what: str | None 
     return predictor
 
 
-def compile_plan(model, onnx: bytes, feature_names: list[str] | None) -> Compiled:
+def compile_plan(model, onnx: bytes, feature_names: list[str] | None,
+                 precision: str = "float32") -> Compiled:
     """A stored graph with the feeds its model prepares (no conversion)."""
     model = getattr(model, "estimator_", None) if _is_self_trainer(model) else model
     preprocessor, _ = split_preprocessor(model)
     feeds = None if preprocessor is None else _twin(preprocessor)[1]
     return Compiled(onnx=onnx, feeds=feeds, classes=np.asarray(model.classes_),
-                    feature_names=feature_names)
+                    feature_names=feature_names, precision=precision)
 
 
 def _twin(preprocessor: ColumnTransformer) -> tuple[ColumnTransformer, list[Feed]]:
@@ -319,46 +373,95 @@ def _twin(preprocessor: ColumnTransformer) -> tuple[ColumnTransformer, list[Feed
         steps = list(branch.steps) if isinstance(branch, Pipeline) else [(name, branch)]
         prepare = None
         if steps and isinstance(steps[0][1], FunctionTransformer):
-            prepare = steps.pop(0)[1].transform
+            prepare = _function_of(steps.pop(0)[1])
         if any(isinstance(s, FunctionTransformer) for _, s in steps):
             raise NotCompilable(f"branch {name!r} has a FunctionTransformer after its first step")
         if not steps:
             raise NotCompilable(f"branch {name!r} has nothing but a FunctionTransformer")
-        width = int(steps[0][1].n_features_in_)
-        feed = Feed(name, columns, prepare, width, text=isinstance(steps[0][1], OneHotEncoder))
-        tail = list(steps)
-        indicator = None
-        last = tail[-1][1]
-        if isinstance(last, SimpleImputer) and last.add_indicator:
-            if len(tail) != 1:
-                raise NotCompilable(f"branch {name!r}: a missing indicator before other steps")
-            tail[-1] = (tail[-1][0], _without_indicator(last))
-            watched = [int(i) for i in last.indicator_.features_]
+        first = steps[0][1]
+        if isinstance(first, OneHotEncoder):
+            # one input per column: skl2onnx groups infrequent categories only then
+            if len(steps) != 1:
+                raise NotCompilable(f"branch {name!r}: steps after the one-hot encoder")
+            encoder, text_feeds = _one_input_per_category(name, columns, prepare, first)
+            feeds += text_feeds
+            parts.append((name, encoder, list(range(start, start + len(columns)))))
+            start += len(columns)
+            continue
+        width = int(first.n_features_in_)
+        fill = None
+        if isinstance(first, SimpleImputer):
+            # onnxruntime's Imputer runs in float32 only; numpy imputes exactly, in float64
+            fill, steps = _imputation(name, first), steps[1:]
+        feed = Feed(name, columns, prepare, width, fill=fill)
+        feeds.append(feed)
+        est = "passthrough" if not steps else steps[0][1] if len(steps) == 1 else \
+            Pipeline(steps)
+        parts.append((name, est, list(range(start, start + width))))
+        start += width
+        if isinstance(first, SimpleImputer) and first.add_indicator:
+            watched = [int(i) for i in first.indicator_.features_]
             if watched:
                 indicator = Feed(f"{name}_{INDICATOR}", columns, prepare, len(watched),
                                  watch=watched)
-        feeds.append(feed)
-        est = tail[0][1] if len(tail) == 1 else Pipeline(tail)
-        parts.append((name, est, list(range(start, start + width))))
-        start += width
-        if indicator is not None:
-            feeds.append(indicator)
-            parts.append((indicator.name, "passthrough",
-                          list(range(start, start + len(indicator.watch)))))
-            start += len(indicator.watch)
+                feeds.append(indicator)
+                parts.append((indicator.name, "passthrough",
+                              list(range(start, start + indicator.width))))
+                start += indicator.width
     twin = ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0)
     twin.transformers_ = parts
     twin.sparse_output_ = False
     return twin, feeds
 
 
-def _without_indicator(imputer: SimpleImputer) -> SimpleImputer:
-    """A fitted copy of ``imputer`` that imputes only (its indicator becomes a feed)."""
-    twin = clone(imputer).set_params(add_indicator=False)
-    for attr, value in vars(imputer).items():
-        if attr.endswith("_") and attr != "indicator_":
-            setattr(twin, attr, value)
-    return twin
+def _one_input_per_category(name: str, columns: list[str], prepare, encoder: OneHotEncoder
+                            ) -> tuple[OneHotEncoder, list[Feed]]:
+    """A fitted copy of ``encoder`` that answers an unknown category with zeros (the feeds
+    have already turned it into an infrequent one where scikit-learn would), and one text
+    feed per column."""
+    if encoder.drop is not None:
+        raise NotCompilable(f"branch {name!r}: a one-hot encoder that drops a category")
+    if getattr(encoder, "_infrequent_enabled", False) and \
+            encoder.handle_unknown != "infrequent_if_exist":
+        raise NotCompilable(f"branch {name!r}: infrequent categories with "
+                            f"handle_unknown={encoder.handle_unknown!r}")
+    twin = copy.copy(encoder)  # fitted state shared, never changed
+    twin.handle_unknown = "ignore"
+    rare = getattr(encoder, "infrequent_categories_", None) or [None] * len(columns)
+    feeds = []
+    for i, column in enumerate(columns):
+        infrequent = rare[i]
+        feeds.append(Feed(
+            f"{name}_{i}", [column], prepare, 1, text=True,
+            known=frozenset(str(c) for c in encoder.categories_[i]),
+            unknown_as=None if infrequent is None or not len(infrequent) else str(infrequent[0]),
+        ))
+    return twin, feeds
+
+
+def _function_of(transformer: FunctionTransformer):
+    """The function a fitted ``FunctionTransformer`` applies (it checks the input's columns
+    against all of its branch's, so it cannot run on one column of them)."""
+    if transformer.validate or transformer.func is None:
+        raise NotCompilable("a FunctionTransformer with validate=True or no function")
+    return functools.partial(transformer.func, **(transformer.kw_args or {}))
+
+
+def _imputation(name: str, imputer: SimpleImputer) -> np.ndarray:
+    """The value a fitted ``SimpleImputer`` puts in each column's missing cells."""
+    missing = imputer.missing_values
+    if not (isinstance(missing, float) and np.isnan(missing)):
+        raise NotCompilable(f"branch {name!r}: an imputer of {missing!r} rather than NaN")
+    if imputer.indicator_ is not None and imputer.indicator_.features != "missing-only":
+        raise NotCompilable(f"branch {name!r}: a missing indicator of every feature")
+    return np.asarray(imputer.statistics_, dtype=np.float64)
+
+
+def _computes_in_float32(model) -> bool:
+    """True for tree ensembles, which scikit-learn evaluates on float32 inputs."""
+    model = getattr(model, "estimator_", None) if _is_self_trainer(model) else model
+    final = _final_classifier(split_preprocessor(model)[1])
+    return isinstance(final, TREE_MODELS)
 
 
 def _final_classifier(model):
