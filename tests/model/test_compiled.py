@@ -32,7 +32,7 @@ def mixed_table(n: int, seed: int) -> pd.DataFrame:
     column with blanks, and a 3-class label that depends on all of them."""
     rng = np.random.default_rng(seed)
     city = rng.choice(["Paris", "Lyon", "Nice", "Lille", "Brest"], n,
-                      p=[.4, .3, .2, .09, .01]).astype(object)
+                      p=[.4, .3, .2, .095, .005]).astype(object)
     city[rng.random(n) < 0.05] = None
     active = rng.random(n) < 0.5
     age = np.where(rng.random(n) < 0.1, np.nan, rng.integers(18, 80, n).astype(float))
