@@ -59,6 +59,7 @@ ONNX_FILE = "model.onnx"
 COMPILED_FILE = "compiled.json"  # what was compiled, how it verified, or why it was not
 TOLERANCE = 1e-5
 PRECISIONS = ("float32", "float64")
+TIE_GAP = 1e-4  # top-two probabilities closer than this: scikit-learn settles the row
 TREE_MODELS = (BaseDecisionTree, RandomForestClassifier, ExtraTreesClassifier,
                GradientBoostingClassifier, HistGradientBoostingClassifier)
 INDICATOR = "missing_indicator"
@@ -163,7 +164,10 @@ def compile_model(model, feature_names: list[str] | None = None,
 class Predictor:
     """``predict_proba`` / ``predict`` of raw records (a frame, or rows in the schema's
     order) through onnxruntime (``kind="onnx"``) or scikit-learn (``kind="sklearn"``);
-    ``why`` says why the compiled form is or is not used."""
+    ``why`` says why the compiled form is or is not used; ``schema`` is the model's
+    ``FeatureSchema`` when it came from ``load_predictor``."""
+
+    schema = None
 
     def __init__(self, kind: str, why: str, classes, feature_names: list[str] | None,
                  sklearn_model=None, compiled: Compiled | None = None, threads: int = 1):
@@ -171,6 +175,7 @@ class Predictor:
         self.classes_ = np.asarray(classes)
         self.feature_names = feature_names
         self.sklearn_model = sklearn_model
+        self.settled_rows = 0  # rows scikit-learn answered for being near-ties (onnx kind)
         self._compiled = compiled
         self._raw = sklearn_model is not None and split_preprocessor(
             getattr(sklearn_model, "estimator_", sklearn_model)
@@ -196,8 +201,22 @@ class Predictor:
             inputs = {"X": np.asarray(rows, dtype=dtype)}
         else:
             inputs = {feed.name: feed.array(rows, dtype) for feed in compiled.feeds}
-        proba = self._session.run([self._output], inputs)[0]
-        return np.asarray(proba, dtype=np.float64)
+        proba = np.asarray(self._session.run([self._output], inputs)[0], dtype=np.float64)
+        return self._settle_near_ties(rows, proba)
+
+    def _settle_near_ties(self, rows, proba: np.ndarray) -> np.ndarray:
+        """Rows whose two most probable classes are within ``TIE_GAP``, answered by
+        scikit-learn: a forest's vote often ties exactly, and float32 sums in another order
+        may break the tie the other way; so labels stay identical to scikit-learn's."""
+        if self.sklearn_model is None or proba.shape[1] < 2 or not len(proba):
+            return proba
+        top = np.partition(proba, -2, axis=1)[:, -2:]
+        close = np.flatnonzero(top[:, 1] - top[:, 0] < TIE_GAP)
+        self.settled_rows += close.size
+        if close.size:
+            some = rows.iloc[close] if isinstance(rows, pd.DataFrame) else np.asarray(rows)[close]
+            proba[close] = self.sklearn_model.predict_proba(some)
+        return proba
 
     def predict(self, rows) -> np.ndarray:
         return self.labels(self.predict_proba(rows))
@@ -235,7 +254,7 @@ def verify(model, compiled: Compiled, frames: list, tolerance: float = TOLERANCE
         else np.concatenate([np.asarray(f) for f in frames])
     try:
         predictor = Predictor("onnx", "", compiled.classes, compiled.feature_names,
-                              compiled=compiled)
+                              sklearn_model=model, compiled=compiled)
         got = predictor.predict_proba(rows)
         labels = predictor.labels(got)
     except Exception as exc:  # onnxruntime's errors have no common base
@@ -320,6 +339,12 @@ def load_predictor(model_dir: str | Path, record: dict | None, what: str | None 
     what = what or str(model_dir)
     verify_artifacts(model_dir, record, what)
     model, schema = load_model(model_dir)
+    predictor = _predictor(model_dir, record, what, model, schema, threads)
+    predictor.schema = schema
+    return predictor
+
+
+def _predictor(model_dir: Path, record, what: str, model, schema, threads: int) -> Predictor:
     names = list(schema.feature_names) if schema.roles else None
     info_path = model_dir / COMPILED_FILE
     hashed = set((record or {}).get("sha256", {}))
@@ -333,14 +358,12 @@ def load_predictor(model_dir: str | Path, record: dict | None, what: str | None 
     try:
         compiled = compile_plan(model, (model_dir / ONNX_FILE).read_bytes(), names,
                                 info.get("precision", "float32"))
-        predictor = Predictor("onnx", info.get("why", "verified at packaging"),
-                              compiled.classes, names, sklearn_model=model,
-                              compiled=compiled, threads=threads)
+        return Predictor("onnx", info.get("why", "verified at packaging"), compiled.classes,
+                         names, sklearn_model=model, compiled=compiled, threads=threads)
     except Exception as exc:  # a runtime that cannot load the graph: serve scikit-learn
         why = f"compiled form failed to load ({type(exc).__name__}: {exc}); serving scikit-learn"
         logger.warning("%s: %s", what, why)
         return Predictor("sklearn", why, schema.classes, names, sklearn_model=model)
-    return predictor
 
 
 def compile_plan(model, onnx: bytes, feature_names: list[str] | None,
