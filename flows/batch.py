@@ -43,4 +43,22 @@ def batch_score_flow(input_path: str, output_path: str,
                        chunk_rows)
 
 
-__all__ = ["batch_score_flow", "score_with_progress"]
+def batch_score_deployment(input_path: str, output_path: str, model_name: str,
+                           cron: str = "0 3 * * *", timezone: str = "UTC",
+                           name: str = "nightly-scoring"):
+    """The ``batch-score/<name>`` deployment: ``input_path`` scored on a cron schedule into
+    ``output_path``; serve it with ``prefect.serve(batch_score_deployment(...))`` against a
+    Prefect server (as ``flows.deploy`` serves the training deployment)."""
+    from prefect.flows import EntrypointType
+    from prefect.schedules import Cron
+
+    return batch_score_flow.to_deployment(
+        name=name, schedules=[Cron(cron, timezone=timezone)],
+        parameters={"input_path": input_path, "output_path": output_path,
+                    "model_name": model_name},
+        description="Score a table offline with the promoted model, on a schedule",
+        tags=["selftrain", "scoring"], enforce_parameter_schema=True,
+        entrypoint_type=EntrypointType.MODULE_PATH)
+
+
+__all__ = ["batch_score_deployment", "batch_score_flow", "score_with_progress"]

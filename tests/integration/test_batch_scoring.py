@@ -154,3 +154,15 @@ def test_the_batch_score_flow_scores_as_the_command_does(promoted, prefect_api, 
                                model_name=LINE)
     assert summary["scored"] == 500 and summary["inference"] == "onnx"
     assert_scores_equal(model, table, pd.read_parquet(tmp_path / "out.parquet"))
+
+
+def test_the_scheduled_scoring_deployment_names_the_table_and_the_line():
+    from flows.batch import batch_score_deployment
+
+    deployment = batch_score_deployment("data/in.parquet", "out/p.parquet", LINE,
+                                        cron="15 4 * * *")
+    assert deployment.name == "nightly-scoring"
+    assert deployment.parameters == {"input_path": "data/in.parquet",
+                                     "output_path": "out/p.parquet", "model_name": LINE}
+    assert deployment.schedules[0].schedule.cron == "15 4 * * *"
+    assert deployment.entrypoint == "flows.batch.batch_score_flow"
