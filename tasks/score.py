@@ -72,8 +72,9 @@ def open_scoring_model(model_name: str, requested: str | None = None,
                        threads: int | None = None) -> ScoringModel:
     """The model to score with: ``requested`` (``name:version`` or a version of
     ``model_name``), else the newest production entry of ``model_name`` that verifies.
-    Nothing is loaded before its integrity record verifies."""
-    threads = threads or os.cpu_count() or 1
+    Nothing is loaded before its integrity record verifies. ``threads``: onnxruntime's
+    (default 1: on a shared 2-core machine a second thread measured slower)."""
+    threads = threads or 1
     if requested:
         tag = requested if ":" in requested else f"{model_name}:{requested}"
         try:
