@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
+from selftrain.compiled import load_predictor
 from selftrain.config import load_config
 from selftrain.datasets import digits_frame
 from selftrain.schema import load_model
@@ -57,6 +58,12 @@ def test_pipeline_promotes_and_writes_reports(prefect_api, workspace):
     X = digits_frame().drop(columns=["id", "label"])  # a model of raw records: a frame
     assert model.predict(X).shape == (len(X),)
     assert schema.classes == list(range(10))
+    # compiled at packaging, verified on the run's held-out rows, served as ONNX
+    inference = entry.info.metadata["inference"]
+    assert inference["kind"] == "onnx" and inference["verified"], inference
+    predictor = load_predictor(entry.path, entry.info.metadata["integrity"], "promoted")
+    assert predictor.kind == "onnx"
+    np.testing.assert_allclose(predictor.predict_proba(X), model.predict_proba(X), atol=1e-5)
 
 
 @pytest.mark.slow
