@@ -16,6 +16,8 @@ the model fills it as it was trained to. ``check_rows`` returns the frame the mo
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -67,6 +69,10 @@ def _numeric(column: pd.Series, _categories) -> tuple[pd.Series, pd.Series]:
     else:
         numbers = pd.to_numeric(column, errors="coerce").astype(np.float64)
         text = column.notna() & numbers.isna()
+        if pd.api.types.is_object_dtype(column.dtype):  # to_numeric reads True as 1
+            booleans = column.map(lambda v: isinstance(v, bool | np.bool_)).to_numpy(bool)
+            numbers[booleans] = np.nan
+            text |= booleans
         for position in np.flatnonzero(text.to_numpy()):
             value = column.iloc[position]
             got = ("a boolean" if isinstance(value, bool | np.bool_) or str(value) in
@@ -90,6 +96,10 @@ def _categorical(column: pd.Series, categories) -> tuple[pd.Series, pd.Series]:
         for position in np.flatnonzero(np.isinf(column.to_numpy(dtype=np.float64))):
             bad[position] = "must be a finite number (NaN and infinity are refused)"
         return column, pd.Series(bad, dtype=object)
+    if pd.api.types.is_object_dtype(column.dtype):
+        infinite = column.map(lambda v: isinstance(v, float) and math.isinf(v))
+        for position in np.flatnonzero(infinite.to_numpy(bool)):
+            bad[position] = "must be a finite number (NaN and infinity are refused)"
     if categories is None or not pd.api.types.is_object_dtype(column.dtype) and \
             not pd.api.types.is_string_dtype(column.dtype):
         return column, pd.Series(bad, dtype=object)
