@@ -12,11 +12,17 @@ prepared *before* the session by the very functions the scikit-learn model runs,
 what keeps both readings of a record identical:
 
 - each ``ColumnTransformer`` branch's leading ``FunctionTransformer`` runs in pandas/numpy
-  (numbers coerced, categories spelled, dates split into parts);
-- the missing-value indicator columns are computed with ``numpy.isnan`` on the columns the
-  fitted indicator watches;
-- the rest of each branch (imputer, encoder) and the estimator are the graph, fed one input
-  per branch (float32 numbers, strings for categories).
+  (numbers coerced, categories spelled, dates split into parts), with vectorized paths
+  that give the same values (``prepared``);
+- the median fill and the missing-value indicators are computed in numpy (onnxruntime's
+  ``Imputer`` runs in float32 only, and skl2onnx has no ``add_indicator``);
+- each category column is its own text input (skl2onnx groups infrequent categories only
+  then); an unseen category becomes an infrequent one where scikit-learn reads it so;
+- the graph holds the one-hot encoder, the scaler and the estimator; numbers enter as
+  float32 for trees (as scikit-learn casts them) and float64 for other models.
+
+A row whose two most probable classes are within ``TIE_GAP`` is answered by scikit-learn
+(``Predictor._settle_near_ties``), so labels stay identical on exact ties.
 
 A model without a preprocessor (a numeric array model) is converted whole.
 
@@ -129,7 +135,7 @@ def prepared(prepare, part: pd.DataFrame) -> np.ndarray:
 def _spelled_fast(column: pd.Series) -> np.ndarray | None:
     """``category_text`` of every value of a text or boolean column, vectorized; None for
     any other column (numbers, mixed types), which takes the exact per-value path."""
-    if column.dtype.kind == "b":
+    if column.dtype == np.bool_:  # numpy booleans: never missing
         return np.where(column.to_numpy(), "True", "False").astype(object)
     if column.dtype.kind not in "OU" and not pd.api.types.is_string_dtype(column.dtype):
         return None
