@@ -56,7 +56,14 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 from sklearn.tree import BaseDecisionTree
 
-from selftrain.columns import MISSING_CATEGORY, as_categories, as_numbers, split_preprocessor
+from selftrain.columns import (
+    MISSING_CATEGORY,
+    as_categories,
+    as_numbers,
+    date_parts,
+    parse_dates,
+    split_preprocessor,
+)
 from selftrain.integrity import verify_artifacts
 
 logger = logging.getLogger("selftrain.compiled")
@@ -129,7 +136,31 @@ def prepared(prepare, part: pd.DataFrame) -> np.ndarray:
         columns = [_spelled_fast(part[c]) for c in part.columns]
         if all(c is not None for c in columns):
             return np.column_stack(columns) if columns else np.empty((len(part), 0), object)
+    if func is date_parts:
+        return np.column_stack([_date_parts_fast(part[c]) for c in part.columns]) \
+            if len(part.columns) else np.empty((len(part), 0))
     return np.asarray(prepare(part))
+
+
+def _date_parts_fast(column: pd.Series) -> np.ndarray:
+    """``date_parts`` of one column in numpy calendar arithmetic (pandas' ``.dt``
+    accessors cost ~1 ms each on a single row): same parse, same five numbers."""
+    when = parse_dates(column).to_numpy(dtype="datetime64[ns]")  # UTC, NaT if unparsed
+    missing = np.isnat(when)
+    day = when.astype("datetime64[D]")
+    month = when.astype("datetime64[M]")
+    year = when.astype("datetime64[Y]")
+    with np.errstate(invalid="ignore"):
+        parts = np.column_stack([
+            year.astype(np.int64) + 1970,
+            month.astype(np.int64) % 12 + 1,
+            (day - month.astype("datetime64[D]")).astype(np.int64) + 1,
+            (day.astype(np.int64) + 3) % 7,  # 1970-01-01 was a Thursday; Monday is 0
+        ]).astype(np.float64)
+        days = (when - np.datetime64(0, "ns")) / np.timedelta64(1, "D")
+    out = np.column_stack([parts, days])
+    out[missing] = np.nan
+    return out
 
 
 def _spelled_fast(column: pd.Series) -> np.ndarray | None:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from selftrain.columns import as_categories, as_numbers
+from selftrain.columns import as_categories, as_numbers, date_parts
 from selftrain.compiled import prepared
 
 FRAMES = {
@@ -38,3 +38,17 @@ def test_numbers_are_read_as_as_numbers_reads_them(name):
     got = prepared(functools.partial(as_numbers), frame)
     np.testing.assert_array_equal(np.asarray(got, dtype=np.float64),
                                   np.asarray(as_numbers(frame)))
+
+
+def test_date_parts_are_those_of_date_parts():
+    rng = np.random.default_rng(0)
+    stamps = pd.Timestamp("1901-03-04") + pd.to_timedelta(rng.integers(0, 60_000, 300), "D") \
+        + pd.to_timedelta(rng.integers(0, 86_400, 300), "s")
+    text = stamps.strftime("%Y-%m-%dT%H:%M:%S").to_numpy(dtype=object)
+    text[::7] = stamps[::7].strftime("%Y-%m-%d")
+    text[::11] = None
+    text[5] = "not a date"
+    text[6] = "2024-02-29T23:59:59+02:00"
+    frame = pd.DataFrame({"a": text, "b": pd.Series(stamps[::-1])})
+    got = prepared(functools.partial(date_parts), frame)
+    np.testing.assert_array_equal(got, np.asarray(date_parts(frame), dtype=np.float64))
