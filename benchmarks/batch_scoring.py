@@ -100,17 +100,20 @@ def measure_csv_subprocess(model_dir: Path, record_path: Path, csv: Path, out: P
     """End-to-end scoring of a CSV in a fresh process (one onnxruntime thread): rows/s and
     the peak resident memory, which streaming keeps bounded by the chunk, not the table."""
     code = (
-        "import json, resource, sys, time\n"
+        "import json, re, sys\n"
+        "def hwm():  # peak RSS of this process image (ru_maxrss survives exec: the parent's)\n"
+        "    text = open('/proc/self/status').read()\n"
+        "    return int(re.search(r'VmHWM:\\s+(\\d+)', text).group(1)) / 1024\n"
         "from selftrain.compiled import load_predictor\n"
         "from tasks.score import ScoringModel, score_table\n"
         "import onnxruntime\n"
-        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "base = hwm()\n"
         "d, rec, csv, out = sys.argv[1:5]\n"
         "p = load_predictor(d, json.load(open(rec)), 'bench')\n"
         "s = score_table(ScoringModel('bench', p, p.schema, 'id'), csv, out)\n"
         "print(json.dumps({'rows': s.rows, 'seconds': s.seconds, 'inference': s.inference,\n"
         "  'rss_after_imports_mb': round(base),\n"
-        "  'peak_rss_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))\n"
+        "  'peak_rss_mb': round(hwm())}))\n"
     )
     done = subprocess.run([sys.executable, "-c", code, str(model_dir), str(record_path),
                            str(csv), str(out)], capture_output=True, text=True, check=True,

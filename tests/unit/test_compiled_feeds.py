@@ -1,5 +1,5 @@
 """The vectorized preparation of raw columns before the ONNX session gives exactly what the
-scikit-learn model's own functions give (``selftrain.compiled.prepared``)."""
+scikit-learn model's own functions give (``selftrain.onnx_inputs.prepared``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from selftrain.columns import as_categories, as_numbers, date_parts
-from selftrain.compiled import prepared
+from selftrain.onnx_inputs import prepared
 
 FRAMES = {
     "text with gaps": pd.DataFrame({"c": ["x", None, "y", np.nan]}, dtype=object),
