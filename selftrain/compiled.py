@@ -251,6 +251,10 @@ def compile_and_verify(model, frames: list, feature_names: list[str] | None = No
         except NotCompilable as exc:
             verdicts.append(Verdict(False, f"{precision}: {exc}"))
             continue
+        except Exception as exc:  # compiling is an optimisation: it never fails packaging
+            verdicts.append(Verdict(False, f"{precision}: cannot compile: {type(exc).__name__}: "
+                                           f"{str(exc).splitlines()[0][:300] if str(exc) else ''}"))
+            continue
         verdict = verify(model, compiled, frames, tolerance)
         if verdict.ok:
             verdict.why = f"{precision} graph {verdict.why}"

@@ -141,3 +141,19 @@ def test_a_model_packaged_without_compiling_is_served_by_scikit_learn(tmp_path):
     predictor = load_predictor(tmp_path, record, "test model")
     assert predictor.kind == "sklearn" and "without a compiled form" in predictor.why
     np.testing.assert_array_equal(predictor.predict(rows), model.predict(rows))
+
+
+def test_a_preprocessor_of_another_shape_never_breaks_packaging(tmp_path):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40.0) % 3})
+    model = Pipeline([("preprocess", ColumnTransformer([("s", StandardScaler(), slice(0, 2))])),
+                      ("model", LogisticRegression())]).fit(X, (X["a"] > 20).astype(int))
+    schema = FeatureSchema.from_frame(X.iloc[:0], model.classes_)
+    record = save_model(tmp_path, model, schema, held_out=[X])
+    predictor = load_predictor(tmp_path, record, "odd model")
+    assert predictor.kind == "sklearn" and "cannot compile" in predictor.why
+    np.testing.assert_array_equal(predictor.predict(X), model.predict(X))
