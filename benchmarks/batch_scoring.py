@@ -223,6 +223,8 @@ def main() -> None:
     results = run(rows, reps)
     print_table(results)
     out = RESULTS.with_name("batch_scoring_quick.json") if args.quick else RESULTS
+    if THREADS != 1:
+        out = out.with_name(out.stem + f"_threads{THREADS}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"\nwrote {out}")
