@@ -12,13 +12,24 @@ from prefect import flow
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from tasks.score import CHUNK_ROWS, ScoringSummary, batch_score, open_scoring_model, score_table
+from tasks.score import (
+    CHUNK_ROWS,
+    ScoringSummary,
+    batch_score,
+    check_paths,
+    default_refused_path,
+    open_scoring_model,
+    score_table,
+)
 
 
 def score_with_progress(input_path: Path, output_path: Path, model_name: str,
                         model_tag: str | None, refused_path: Path | None, chunk_rows: int,
                         console: Console) -> ScoringSummary:
-    """``score_table`` with a rich progress bar on ``console``."""
+    """``score_table`` with a rich progress bar on ``console``. The paths are checked
+    before any model is looked up: a typo in ``--input`` is named first."""
+    check_paths(Path(input_path), Path(output_path),
+                Path(refused_path) if refused_path else default_refused_path(Path(output_path)))
     model = open_scoring_model(model_name, model_tag)
     console.print(f"model {model.tag}: {model.predictor.kind} ({model.predictor.why})",
                   highlight=False)
