@@ -118,6 +118,8 @@ def score_table(model: ScoringModel, input_path: str | Path, output_path: str | 
     refused_path = Path(refused_path) if refused_path else default_refused_path(output_path)
     check_paths(input_path, output_path, refused_path)
     total = count_rows(input_path)
+    if progress is not None:
+        progress(0, total)  # the bar shows the total before the first chunk
     chunks = read_chunks(input_path, model.schema, model.id_column, chunk_rows)
     schema = output_schema(model)
     tmp_out = output_path.with_name(f".{output_path.name}.{os.getpid()}.tmp")
