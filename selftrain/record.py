@@ -95,9 +95,11 @@ class PackagedModel(BaseModel):
         values = tuple(self.facts.get(key) for key in IDENTITY)
         return None if values[-1] is None else values
 
-    def save(self, directory: str | Path, model) -> PackagedModel:
-        """Write the model and its schema into ``directory``; the record, signed."""
-        return self.model_copy(update={"integrity": save_model(directory, model, self.features)})
+    def save(self, directory: str | Path, model, held_out: list | None = None) -> PackagedModel:
+        """Write the model and its schema (and, with ``held_out`` rows, its verified compiled
+        form) into ``directory``; the record, signed."""
+        return self.model_copy(update={"integrity": save_model(directory, model, self.features,
+                                                               held_out=held_out)})
 
     def load(self, directory: str | Path, what: str):
         """(estimator, FeatureSchema), verified against this record's signed hashes first."""

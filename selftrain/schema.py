@@ -19,6 +19,7 @@ import numpy as np
 import skops.io as sio
 from pydantic import BaseModel
 
+from selftrain.compiled import compile_and_verify, save_compiled
 from selftrain.integrity import IntegrityError, sign_artifacts, verify_artifacts
 
 MODEL_FILE = "model.skops"
@@ -93,10 +94,16 @@ class FeatureSchema(BaseModel):
         return out
 
 
-def save_model(directory: str | Path, model, schema: FeatureSchema) -> dict:
-    """Write the model (skops) and its schema; return the signed integrity record of both
-    files (``selftrain.integrity``), which the caller stores apart from them.
-    ``UntrustedModel`` when the model holds a type outside ``TRUSTED_TYPES``."""
+def save_model(directory: str | Path, model, schema: FeatureSchema,
+               held_out: list | None = None) -> dict:
+    """Write the model (skops) and its schema; return the signed integrity record of both files
+    (``selftrain.integrity``), which the caller stores apart from them.
+
+    With ``held_out`` (the validation and test rows, raw), the model is also compiled to
+    ONNX and checked on those rows (``selftrain.compiled``): the graph is written only when
+    it agrees with scikit-learn, ``compiled.json`` says which form to serve and why, and
+    both are in the signed record. ``UntrustedModel`` when the model holds a type outside
+    ``TRUSTED_TYPES``."""
     directory = Path(directory)
     data = sio.dumps(model)
     unknown = sorted(set(sio.get_untrusted_types(data=data)) - set(TRUSTED_TYPES))
@@ -106,7 +113,12 @@ def save_model(directory: str | Path, model, schema: FeatureSchema) -> dict:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / MODEL_FILE).write_bytes(data)
     (directory / SCHEMA_FILE).write_text(schema.model_dump_json(indent=2))
-    return sign_artifacts(directory, [MODEL_FILE, SCHEMA_FILE])
+    names = [MODEL_FILE, SCHEMA_FILE]
+    if held_out is not None:
+        names_in = list(schema.feature_names) if schema.roles else None
+        compiled, verdict = compile_and_verify(model, held_out, names_in)
+        names += save_compiled(directory, compiled, verdict)
+    return sign_artifacts(directory, names)
 
 
 def load_model(directory: str | Path, record: dict | None = None, what: str | None = None):

@@ -30,6 +30,7 @@ from pathlib import Path
 import bentoml
 from bentoml._internal.models.model import ModelStore  # a staging store beside the real one
 
+from selftrain.compiled import compiled_summary
 from selftrain.integrity import RECORD_KEY, IntegrityError, verify_artifacts
 from selftrain.lines import production_stack, store_home
 from selftrain.record import PackagedModel
@@ -39,6 +40,7 @@ PAUSE_ENV = "SELFTRAIN_PAUSE_AT"
 PAUSE_POINTS = ("written", "staged", "moved")
 
 logger = logging.getLogger("selftrain.store")
+INFERENCE_KEY = "inference"  # which form serves (onnx or sklearn) and why
 
 
 @contextlib.contextmanager
@@ -189,9 +191,13 @@ def _write_latest(line_dir: Path, version: str) -> None:
     os.replace(tmp, line_dir / "latest")
 
 
-def store_model(model, record: PackagedModel) -> str:
+def store_model(model, record: PackagedModel, held_out: list | None = None) -> str:
     """Write ``model`` with its ``record`` (signed) as a new entry of ``record.line``; its tag.
+    With ``held_out`` rows the model is also compiled and checked on them
+    (``selftrain.compiled``); which form serves, and why, is the ``inference`` key.
     The entry is not production until the caller records the switch."""
     with new_entry(record) as entry:
-        entry.info.metadata.update(record.save(entry.path, model).metadata())
+        entry.info.metadata.update(record.save(entry.path, model, held_out).metadata())
+        if held_out is not None:
+            entry.info.metadata[INFERENCE_KEY] = compiled_summary(entry.path)
     return str(entry.tag)

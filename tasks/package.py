@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 from pathlib import Path
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
+from prefect.exceptions import MissingContextError
 
 from selftrain.config import PipelineConfig
 from selftrain.record import PackagedModel
 from tasks.mask import PreparedData
-from tasks.model_store import store_model
+from tasks.model_store import INFERENCE_KEY, read_entry, store_model
 
 
 @task(name="package", cache_policy=NONE)
@@ -23,7 +25,10 @@ def package_model(model, data: PreparedData, config: PipelineConfig, metrics: di
     The entry enters the store complete, with one rename (``tasks.model_store``): a failure
     or a kill leaves the store as it was. It is not production yet: the caller switches.
     """
-    return store_model(model, packaged_record(data, config, metrics, lineage))
+    tag = store_model(model, packaged_record(data, config, metrics, lineage),
+                      held_out=held_out_rows(data))
+    log_inference(tag)
+    return tag
 
 
 @task(name="keep-candidate", cache_policy=NONE)
@@ -35,6 +40,22 @@ def keep_candidate(model, data: PreparedData, config: PipelineConfig, metrics: d
     report = {"reasons": reasons, **record.metadata()}
     (target / "report.json").write_text(json.dumps(report, indent=2, default=str))
     return str(target)
+
+
+def held_out_rows(data: PreparedData) -> list:
+    """The raw validation and test rows: what the compiled model must agree on."""
+    return [data.workspace.load_frame(name) for name in ("X_val_raw", "X_test_raw")]
+
+
+
+def log_inference(tag: str) -> None:
+    """Which form is served (``onnx`` or ``sklearn``) and why, in the run's log."""
+    summary = read_entry(tag).record.facts.get(INFERENCE_KEY) or {}
+    try:
+        log = get_run_logger()
+    except MissingContextError:  # called outside a flow run (a script, a test)
+        log = logging.getLogger("selftrain.package")
+    log.info("inference: %s (%s)", summary.get("kind"), summary.get("why"))
 
 
 def packaged_record(data: PreparedData, config: PipelineConfig, metrics: dict,

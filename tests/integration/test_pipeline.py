@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
+from selftrain.compiled import load_predictor
 from selftrain.config import load_config
 from selftrain.datasets import digits_frame
 from selftrain.schema import MODEL_FILE, load_model
@@ -57,6 +58,12 @@ def test_pipeline_promotes_and_writes_reports(prefect_api, workspace):
     X = digits_frame().drop(columns=["id", "label"])  # a model of raw records: a frame
     assert model.predict(X).shape == (len(X),)
     assert schema.classes == list(range(10))
+    # compiled at packaging, verified on the run's held-out rows, served as ONNX
+    inference = entry.info.metadata["inference"]
+    assert inference["kind"] == "onnx" and inference["verified"], inference
+    predictor = load_predictor(entry.path, entry.info.metadata["integrity"], "promoted")
+    assert predictor.kind == "onnx"
+    np.testing.assert_allclose(predictor.predict_proba(X), model.predict_proba(X), atol=1e-5)
 
 
 @pytest.mark.slow
@@ -122,8 +129,8 @@ def _fail_writing_the_model(monkeypatch, store: Path) -> None:
 
     real = selftrain.record.save_model
 
-    def save_then_fail(directory, model, schema):
-        real(directory, model, schema)
+    def save_then_fail(directory, model, schema, **options):
+        real(directory, model, schema, **options)
         raise OSError(28, "No space left on device (injected while writing the model)")
 
     monkeypatch.setattr(selftrain.record, "save_model", save_then_fail)

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from benchmarks.real_data import load_table
 from flows.cli import app
+from selftrain.compiled import load_predictor
 from selftrain.schema import load_model
 
 pytestmark = pytest.mark.slow
@@ -96,6 +97,13 @@ def test_real_shaped_table_trains_and_promotes_with_its_roles(name, prefect_api,
     accuracy = float(np.mean(model.predict(raw[labeled]) == frame.loc[labeled, label]))
     majority = frame.loc[labeled, label].value_counts(normalize=True).iloc[0]
     assert accuracy > majority, (accuracy, majority)  # it learned something from the columns
+    # compiled at packaging and verified on the run's held-out rows; the whole raw table
+    # (missing values, its own spellings) answered as scikit-learn answers it
+    assert entry.info.metadata["inference"]["kind"] == "onnx", entry.info.metadata["inference"]
+    predictor = load_predictor(entry.path, entry.info.metadata["integrity"], name)
+    np.testing.assert_allclose(predictor.predict_proba(raw), model.predict_proba(raw),
+                               rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(predictor.predict(raw), model.predict(raw))
 
 
 @pytest.fixture(scope="module")
