@@ -1,8 +1,11 @@
 """Which promoted model the service answers with, and what it tells clients about it.
 
-The tag is resolved once, at import time of the service, so that the class-level
-model reference names one exact model: ``bentoml build`` packs that one, and a
-server never starts without a model.
+A server serves one model line (a store name, ``serving.model_name`` at training): the
+newest verified entry labelled stage=production, or the tag pinned in
+$SELFTRAIN_MODEL_TAG, or, in a built Bento, the model it packed. The tag is resolved at
+import of the service so that the class-level model reference names one exact model.
+The serving settings (``max_batch_rows``) are those the model was trained with, from its
+recorded config, not the working directory's params.yaml.
 """
 
 from __future__ import annotations
@@ -18,55 +21,61 @@ import bentoml
 import numpy as np
 import pandas as pd
 import yaml
-from bentoml.exceptions import BentoMLException
+from pydantic import ValidationError
 
 from selftrain import load_config
 from selftrain.columns import split_preprocessor
 from selftrain.config import ServingSettings
 from selftrain.integrity import RECORD_KEY, IntegrityError, verify_artifacts
-from selftrain.schema import FeatureSchema, load_model
+from selftrain.schema import SCHEMA_FILE, FeatureSchema, load_model
 
 logger = logging.getLogger("selftrain.serving")
+# BentoML leaves the root logger at WARNING: without a level of its own, the service's
+# info lines (refusals, disconnects, reloads) would never reach the server log.
+if logger.level == logging.NOTSET:
+    logger.setLevel(logging.INFO)
 TAG_ENV = "SELFTRAIN_MODEL_TAG"
+LINE_ENV = "SELFTRAIN_MODEL_NAME"
 CONFIG_ENV = "SELFTRAIN_CONFIG"
-PRODUCTION_LABEL = ("stage", "production")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 class NoPromotedModel(RuntimeError):
     """The store holds no model the service could serve; the message says what to do."""
 
 
-def load_serving_settings() -> ServingSettings:
-    """``serving`` section of params.yaml (or $SELFTRAIN_CONFIG); defaults when absent."""
-    path = Path(os.environ.get(CONFIG_ENV, "params.yaml"))
-    return load_config(path if path.exists() else None).serving
+def model_line(environ=os.environ) -> str:
+    """The line to serve: the name in $SELFTRAIN_MODEL_TAG, else $SELFTRAIN_MODEL_NAME, else
+    ``serving.model_name`` of params.yaml (or $SELFTRAIN_CONFIG), the one the run promotes to."""
+    if environ.get(TAG_ENV, "").count(":") == 1:
+        return environ[TAG_ENV].split(":")[0]
+    if environ.get(LINE_ENV):
+        return environ[LINE_ENV]
+    path = Path(environ.get(CONFIG_ENV, "params.yaml"))
+    return load_config(path if path.exists() else None).serving.model_name
 
 
-def resolve_model_tag(model_name: str, requested: str | None = None) -> str:
+def resolve_model_tag(line: str, requested: str | None = None) -> str:
     """The exact tag to serve: ``requested`` if given (``name:version`` or a version),
-    else the newest entry of ``model_name`` labelled stage=production."""
+    else the newest verified entry of ``line`` labelled stage=production."""
     if requested:
-        tag = requested if ":" in requested else f"{model_name}:{requested}"
+        tag = requested if ":" in requested else f"{line}:{requested}"
         try:
             model = bentoml.models.get(tag)
-        except BentoMLException:
-            raise NoPromotedModel(
-                f"model {tag!r} (from ${TAG_ENV}) is not in the BentoML model store "
-                f"at {_store_home()}"
-            ) from None
-        try:
             verify_artifacts(model.path, model.info.metadata.get(RECORD_KEY), f"model {tag}")
         except IntegrityError as exc:
             raise NoPromotedModel(str(exc)) from None
+        except Exception:
+            raise NoPromotedModel(f"model {tag!r} (from ${TAG_ENV}) is not in the BentoML "
+                                  f"model store at {store_home()}") from None
         return str(model.tag)
-    promoted = [m for m in _list_models(model_name) if _is_production(m)]
+    promoted = production_entries(line)
     if not promoted:
         raise NoPromotedModel(
-            f"no promoted model {model_name!r} in the BentoML model store at {_store_home()}: "
+            f"no promoted model {line!r} in the BentoML model store at {store_home()}: "
             "run the training pipeline until a model passes the gate, or point "
-            "BENTOML_HOME at the store that holds it"
-        )
-    for model in sorted(promoted, key=lambda m: m.creation_time, reverse=True):
+            "BENTOML_HOME at the store that holds it")
+    for model in promoted:
         try:
             verify_artifacts(model.path, model.info.metadata.get(RECORD_KEY), f"model {model.tag}")
         except IntegrityError as exc:
@@ -74,109 +83,137 @@ def resolve_model_tag(model_name: str, requested: str | None = None) -> str:
             continue
         return str(model.tag)
     raise NoPromotedModel(
-        f"no production model {model_name!r} in the BentoML model store at {_store_home()} "
-        "passes its integrity check (see the log); promote a model with this installation"
-    )
+        f"no production model {line!r} in the BentoML model store at {store_home()} "
+        "passes its integrity check (see the log); promote a model with this installation")
 
 
-def packed_model_tag(model_name: str) -> str | None:
+def stored_schema(tag: str) -> FeatureSchema:
+    """The feature schema of the (already verified) entry ``tag``, without loading the model."""
+    path = Path(bentoml.models.get(tag).path) / SCHEMA_FILE
+    return FeatureSchema.model_validate_json(path.read_text())
+
+
+_reported: set[str] = set()
+
+
+def production_entries(line: str) -> list:
+    """The entries of ``line`` labelled stage=production, newest first. An unreadable
+    entry (half-written, no model.yaml) is skipped with one log line, not taken for an
+    empty store as ``bentoml.models.list`` would (it raises on the first bad entry)."""
+    folder = Path(store_home()) / "models" / line
+    entries = []
+    for version in sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []:
+        if not (folder / version).is_dir():
+            continue  # the "latest" pointer file
+        try:
+            entry = bentoml.models.get(f"{line}:{version}")
+        except Exception as exc:
+            if f"{line}:{version}" not in _reported:
+                _reported.add(f"{line}:{version}")
+                logger.warning("skipping unreadable model store entry %s:%s (%s)", line,
+                               version, type(exc).__name__)
+            continue
+        if entry.info.labels.get("stage") == "production":
+            entries.append(entry)
+    return sorted(entries, key=lambda m: m.creation_time, reverse=True)
+
+
+def packed_model_tag() -> str | None:
     """In a built Bento, the tag of the model it packed; None when run from the project.
 
     A Bento keeps its code in ``src/`` next to ``bento.yaml``: it serves what it packed,
     whatever newer model the local store may hold.
     """
-    src = Path(__file__).resolve().parents[1]
-    bento_yaml = src.parent / "bento.yaml"
-    if src.name != "src" or not bento_yaml.is_file():
+    bento_yaml = PROJECT_ROOT.parent / "bento.yaml"
+    if PROJECT_ROOT.name != "src" or not bento_yaml.is_file():
         return None
     info = yaml.safe_load(bento_yaml.read_text()) or {}
     entries = [m for svc in info.get("services") or [] for m in svc.get("models") or []]
     entries += info.get("models") or []
-    tags = [str(m.get("tag", "")) for m in entries]
-    return next((t for t in tags if t.split(":")[0] == model_name), None)
+    return next((str(m["tag"]) for m in entries if m.get("tag")), None)
+
+
+class SklearnPredictor:
+    """The scikit-learn model behind the interface the service calls: ``predict_proba``
+    of rows in the schema's order, ``labels`` of those probabilities, ``classes_``,
+    ``kind`` and ``why``. The one seam where a compiled predictor plugs in."""
+
+    kind, why = "sklearn", "scikit-learn model as packaged"
+
+    def __init__(self, estimator, schema: FeatureSchema) -> None:
+        if not hasattr(estimator, "predict_proba"):
+            raise TypeError(f"the estimator {type(estimator).__name__} has no predict_proba")
+        self.estimator = estimator
+        self.classes_ = np.asarray(estimator.classes_)
+        self._names = schema.feature_names
+        # A model of raw records (preprocessor first) reads a frame of named columns.
+        self._frame = split_preprocessor(estimator)[0] is not None
+
+    def predict_proba(self, rows: np.ndarray) -> np.ndarray:
+        if self._frame:
+            rows = pd.DataFrame(rows, columns=self._names)
+        return self.estimator.predict_proba(rows)
+
+    def labels(self, proba: np.ndarray) -> np.ndarray:
+        """The most probable class: ``predict`` of every registry estimator."""
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """The estimator, its feature contract and the store facts clients may ask for."""
+    """The predictor, its feature contract, its serving settings and its store facts."""
 
     tag: str
-    estimator: Any
+    predictor: Any
     schema: FeatureSchema
+    settings: ServingSettings
     metadata: dict[str, Any]
     created_at: str
-    labels_from_proba: bool
+
+    def predict(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, probabilities) of ``rows``, columns in the order of ``classes``."""
+        proba = self.predictor.predict_proba(rows)
+        return self.predictor.labels(proba), proba
 
     def describe(self) -> dict[str, Any]:
-        """The body of GET /metadata: the schema, the metrics and the lineage.
+        """The body of GET /metadata: schema, metrics, lineage and which predictor serves.
 
         No absolute filesystem path leaves the server: a metadata value that is one
-        (``data_path``, ``params_path``, ``config.data.path``, ...) becomes its path
-        relative to the project when it lies inside it, else its file name.
+        becomes its path relative to the project when it lies inside it, else its name.
         """
-        extra = {
-            k: _without_absolute_paths(v)
-            for k, v in self.metadata.items()
-            if k not in _SCHEMA_KEYS
-        }
-        return {
-            "model_tag": self.tag,
-            "classes": self.schema.classes,
-            "feature_names": self.schema.feature_names,
-            "dtypes": self.schema.dtypes,
-            "columns": self.schema.columns(),
-            "stored_at": self.created_at,
-            **extra,
-        }
+        extra = {k: _without_absolute_paths(v) for k, v in self.metadata.items()
+                 if k not in ("classes", "feature_names", "dtypes", "columns")}
+        return {"model_tag": self.tag, "classes": self.schema.classes,
+                "feature_names": self.schema.feature_names, "dtypes": self.schema.dtypes,
+                "columns": self.schema.columns(), "stored_at": self.created_at,
+                "predictor": {"kind": self.predictor.kind, "why": self.predictor.why}, **extra}
 
 
 def open_model(stored) -> LoadedModel:
-    """Load a model-store entry written by the package task."""
-    estimator, schema = load_model(stored.path, stored.info.metadata.get(RECORD_KEY),
-                                   f"model {stored.tag}")
-    return LoadedModel(
-        tag=str(stored.tag),
-        estimator=estimator,
-        schema=schema,
-        metadata=dict(stored.info.metadata),
-        created_at=stored.creation_time.isoformat(),
-        labels_from_proba=labels_follow_proba(estimator),
-    )
+    """Load (after verifying) a model-store entry written by the package task."""
+    metadata = dict(stored.info.metadata)
+    estimator, schema = load_model(stored.path, metadata.get(RECORD_KEY), f"model {stored.tag}")
+    return LoadedModel(tag=str(stored.tag), predictor=SklearnPredictor(estimator, schema),
+                       schema=schema, settings=recorded_settings(metadata, str(stored.tag)),
+                       metadata=metadata, created_at=stored.creation_time.isoformat())
 
 
-def labels_follow_proba(estimator) -> bool:
-    """True when ``predict`` is the argmax of ``predict_proba``, so one call gives both.
-
-    It holds for forests, boosting, linear models, kNN and calibrated models; not for
-    an SVC with Platt scaling, whose ``predict`` uses the decision function.
-    """
-    inner = estimator
-    while True:
-        if hasattr(inner, "steps"):
-            inner = inner.steps[-1][1]
-        elif hasattr(inner, "estimator_"):
-            inner = inner.estimator_
-        else:
-            break
-    return type(inner).__name__ not in {"SVC", "NuSVC"}
+def recorded_settings(metadata: dict, tag: str) -> ServingSettings:
+    """The ``serving`` section of the config the model was trained with; the defaults
+    (with a log line) when it recorded none or one this version cannot read."""
+    section = (metadata.get("config") or {}).get("serving")
+    try:
+        return ServingSettings.model_validate(section or {})
+    except ValidationError as exc:
+        logger.warning("%s: recorded serving settings unreadable (%s errors): using defaults",
+                       tag, exc.error_count())
+        return ServingSettings()
 
 
-def predict_rows(model: LoadedModel, rows: np.ndarray) -> np.ndarray:
-    """Column 0: index of the predicted class in ``classes_``; the rest: probabilities.
-    A model of raw records (preprocessor first) gets them as a frame of named columns."""
-    estimator = model.estimator
-    if split_preprocessor(estimator)[0] is not None:
-        rows = pd.DataFrame(rows, columns=model.schema.feature_names)
-    proba = estimator.predict_proba(rows)
-    if model.labels_from_proba:
-        index = proba.argmax(axis=1)
-    else:
-        index = np.searchsorted(estimator.classes_, estimator.predict(rows))
-    return np.column_stack([index.astype(np.float64), proba])
+def store_home() -> str:
+    return os.environ.get("BENTOML_HOME", str(Path.home() / "bentoml"))
 
 
-_SCHEMA_KEYS = {"classes", "feature_names", "dtypes", "columns"}
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
 
 
@@ -186,35 +223,14 @@ def _without_absolute_paths(value: Any) -> Any:
         return {k: _without_absolute_paths(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_without_absolute_paths(v) for v in value]
-    if isinstance(value, str):
-        return _public_path(value)
-    return value
-
-
-def _public_path(text: str) -> str:
-    path = text[len("file://"):] if text.startswith("file://") else text
+    if not isinstance(value, str):
+        return value
+    path = value[len("file://"):] if value.startswith("file://") else value
     if _WINDOWS_ABSOLUTE.match(path):
         return PureWindowsPath(path).name
     if not path.startswith("/"):
-        return text
-    posix = PurePosixPath(path)
+        return value
     try:
-        return posix.relative_to(PROJECT_ROOT).as_posix()
+        return PurePosixPath(path).relative_to(PROJECT_ROOT).as_posix()
     except ValueError:
-        return posix.name
-
-
-def _list_models(model_name: str) -> list:
-    try:
-        return bentoml.models.list(model_name)
-    except BentoMLException:
-        return []
-
-
-def _is_production(model) -> bool:
-    key, value = PRODUCTION_LABEL
-    return model.info.labels.get(key) == value
-
-
-def _store_home() -> str:
-    return os.environ.get("BENTOML_HOME", str(Path.home() / "bentoml"))
+        return PurePosixPath(path).name

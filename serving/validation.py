@@ -1,9 +1,9 @@
-"""Request bodies checked against the model's stored feature schema, before any batching.
+"""Request bodies checked against the model's stored feature schema, before BentoML parses them.
 
-BentoML's typed inputs reshape wrong-sized arrays, pass NaN through and answer 500 to
-``[]`` or ``1e39``; so the service reads the raw body and checks it here with pydantic
-types derived from ``FeatureSchema``. Every refusal names the row and the field and
-never repeats the body back.
+The pydantic types derived here from ``FeatureSchema`` are both the typed input of the
+``@bentoml.api`` endpoints (so the OpenAPI page lists the model's features) and our own
+check in front of them (``serving.guard``): BentoML's own refusal is a generic 400, ours
+names the row and the field, and never repeats more than 40 characters of the body.
 """
 
 from __future__ import annotations
@@ -91,8 +91,11 @@ class RowValidator:
         fields = dict(zip(self.names, types, strict=True))
         record = TypedDict("Record", fields)  # type: ignore  # noqa: UP013 - names are data
         record.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
+        row = tuple[*types] if types else list
         self._records = TypeAdapter(list[record])
-        self._arrays = TypeAdapter(list[tuple[*types]] if types else list[list])
+        self._arrays = TypeAdapter(list[row])
+        # What the endpoint declares: rows as records or arrays (shown in OpenAPI).
+        self.rows_type = list[record] | list[row]
 
     def parse(self, body: bytes) -> np.ndarray:
         rows = self._rows_of(parse_json(body))
@@ -108,12 +111,16 @@ class RowValidator:
             (self._records if records else self._arrays).validate_python(rows)
         except ValidationError as exc:
             raise self._describe(exc, records) from None
-        if records:
+        return self.as_array(rows)
+
+    def as_array(self, rows: list) -> np.ndarray:
+        """Validated rows (records or arrays) as one array in the schema's column order."""
+        if rows and isinstance(rows[0], dict):
             rows = [[row[name] for name in self.names] for row in rows]
         if self.numeric:
             return np.array(rows, dtype=np.float64)  # null (missing) becomes NaN
         out = np.empty((len(rows), len(self.names)), dtype=object)
-        out[:] = rows
+        out[:] = [list(row) for row in rows]
         return out
 
     def _plain_numbers(self, rows: list, body: bytes) -> np.ndarray | None:

@@ -32,7 +32,7 @@ from serving_fixtures import (
     wait_ready,
 )
 
-from serving.routes import TOKEN_ENV, TOKEN_FILE_ENV, AuthConfigError, api_token
+from serving.auth import TOKEN_ENV, TOKEN_FILE_ENV, AuthConfigError, api_token
 
 pytestmark = pytest.mark.slow
 
