@@ -79,7 +79,9 @@ def resolve_model_tag(line: str, requested: str | None = None) -> str:
         try:
             verify_artifacts(model.path, model.info.metadata.get(RECORD_KEY), f"model {model.tag}")
         except IntegrityError as exc:
-            logger.error("%s; trying the next production model", exc)
+            if str(model.tag) not in _reported:  # once, not at every reload check
+                _reported.add(str(model.tag))
+                logger.error("%s; trying the next production model", exc)
             continue
         return str(model.tag)
     raise NoPromotedModel(

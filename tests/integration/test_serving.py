@@ -99,6 +99,20 @@ def test_metadata_describes_model_schema_metrics_and_lineage(server, store):
     assert "promoted_at" in body
 
 
+def test_openapi_page_lists_the_endpoints_with_the_model_schema(server, trained):
+    spec = server.get("/docs.json").json()
+    for route in ("/predict", "/predict_proba"):
+        body = spec["paths"][route]["post"]["requestBody"]["content"]["application/json"]
+        rows = body["schema"]["properties"]["rows"]
+        record = spec["components"]["schemas"][rows["items"]["$ref"].split("/")[-1]]
+        assert record["required"] == FEATURES
+        assert record["properties"]["pixel_3_4"]["type"] == "number"
+        assert record["additionalProperties"] is False
+    answer = spec["paths"]["/predict"]["post"]["responses"]["200"]["content"]
+    fields = answer["application/json"]["schema"]["properties"]
+    assert {"model_tag", "classes", "labels", "probabilities"} <= set(fields)
+
+
 ROW = [1.0] * 64
 RECORD = dict(zip(FEATURES, ROW, strict=True))
 BAD_REQUESTS = {

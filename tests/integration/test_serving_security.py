@@ -76,6 +76,7 @@ def promote_with_paths(home: Path, model) -> str:
         "params_path": INSIDE,
         "dvc_source": "file://" + str(PROJECT_ROOT / "dvc.lock"),
         "config": {"seed": 0, "data": {"path": OUTSIDE, "label": "target"},
+                   "serving": {"max_batch_rows": 50},
                    "copies": [WINDOWS, "data/raw/digits.csv"]},
         "feature_names": FEATURES,
         "dtypes": ["float64"] * 64,
@@ -240,6 +241,14 @@ def test_bad_token_settings_stop_the_server_before_it_starts(store, setting):
     assert "Traceback" not in output
 
 
+def test_serving_settings_come_from_the_model_not_the_working_directory(authed):
+    """The model was trained with serving.max_batch_rows=50; params.yaml here says 1000."""
+    assert authed.post("/predict", json=[ROW] * 50).status_code == 200
+    refused = authed.post("/predict", json=[ROW] * 51)
+    assert refused.status_code == 422
+    assert "51 rows exceed the limit of 50 rows" in refused.json()["error"]
+
+
 # -- what answers and logs may contain ---------------------------------------------------
 
 
@@ -264,6 +273,7 @@ def test_metadata_holds_no_absolute_paths(authed):
     assert body["params_path"] == "params.yaml"  # inside: relative to the project
     assert body["dvc_source"] == "dvc.lock"
     assert body["config"]["data"] == {"path": "digits.csv", "label": "target"}
+    assert body["predictor"]["kind"] == "sklearn"
     assert body["config"]["copies"] == ["digits.csv", "data/raw/digits.csv"]
     assert body["test_accuracy"] == 0.97
     text = json.dumps(body)
