@@ -78,13 +78,13 @@ def main() -> None:
 class Bench:
     """What a target needs of one model: its store tag and path, and the loaded model."""
 
-    def __init__(self, tag: str, path: str) -> None:
+    def __init__(self, tag: str) -> None:
         import bentoml
 
         from serving.model import open_model
 
-        self.tag, self.path = tag, path
-        self.model = open_model(bentoml.models.get(tag))
+        stored = bentoml.models.get(tag)
+        self.tag, self.path, self.model = tag, stored.path, open_model(stored)
 
 
 def make_model(name: str):
@@ -126,7 +126,7 @@ def make_model(name: str):
     with bentoml.models.create(f"bench-{name}", labels={"stage": "production"},
                                metadata=meta) as entry:
         entry.info.metadata["integrity"] = save_model(entry.path, model, schema)
-    return Bench(str(entry.tag), entry.path), rows, body
+    return Bench(str(entry.tag)), rows, body
 
 
 def make_payloads(rows, body: str) -> dict[str, list[bytes]]:
@@ -166,8 +166,7 @@ def profile_one_request(bench: Bench, rows, body: str) -> dict:
     process: our validation, BentoML's typed parse, the array, the model, the answer."""
     from pydantic import TypeAdapter
 
-    from serving.service import Prediction
-    from serving.validation import RowValidator
+    from serving.validation import Prediction, RowValidator
 
     validator = RowValidator(bench.model.schema, 1000)
     payload = make_payloads(rows, body)["single"][0]
@@ -185,7 +184,8 @@ def profile_one_request(bench: Bench, rows, body: str) -> dict:
             model_tag=bench.tag, classes=[], labels=labels.tolist(),
             probabilities=proba.tolist()).model_dump_json(),
     }
-    return {stage: _pct(_timed(lambda _i, f=f: f(), 200), 50) for stage, f in stages.items()}
+    return {stage: round(float(np.median(_timed(lambda _i, f=f: f(), 200))) * 1000, 3)
+            for stage, f in stages.items()}
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ import pandas as pd
 from pydantic import (
     AfterValidator,
     AllowInfNan,
+    BaseModel,
     ConfigDict,
     Field,
     Strict,
@@ -54,6 +55,20 @@ EXPECTED = {"numeric": "a number or null", "categorical": "text, a boolean, a nu
             "datetime": "an ISO-8601 date string or null"}
 FIELD_TYPES = {"numeric": Number | None, "categorical": Category | None,
                "datetime": DateText | None}
+
+
+class Probabilities(BaseModel):
+    """The answer of POST /predict_proba."""
+
+    model_tag: str
+    classes: list[int | str]
+    probabilities: list[list[float]]
+
+
+class Prediction(Probabilities):
+    """The answer of POST /predict: labels beside their probabilities."""
+
+    labels: list[int | str]
 
 
 class RequestError(ValueError):
