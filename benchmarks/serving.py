@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -176,7 +177,7 @@ def profile_one_request(bench: Bench, rows, body: str) -> dict:
     array = validator.as_array(parsed)
     labels, proba = bench.model.predict(array)
     stages = {
-        "our validation (guard)": lambda: validator.parse(payload),
+        "our validation (guard)": lambda: validator.check(payload),
         "BentoML typed parse": lambda: typed.validate_json(wrapped),
         "rows to array": lambda: validator.as_array(parsed),
         "model predict_proba + labels": lambda: bench.model.predict(array),
@@ -315,8 +316,6 @@ def bare_command(port: int, model_dir: str) -> list[str]:
 
 def run_bare_app(port: int, model_dir: str) -> None:
     """The comparison: the FastAPI app one writes first, same model, same answer."""
-    from typing import Any
-
     import pandas as pd
     import uvicorn
     from fastapi import FastAPI

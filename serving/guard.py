@@ -43,9 +43,9 @@ class RequestGuard:
         try:
             body = await read_body(Request(scope, receive), served.max_body_bytes)
             if len(body) <= INLINE_PARSE_BYTES:
-                served.validator.parse(body)
+                served.validator.check(body)
             else:
-                await anyio.to_thread.run_sync(served.validator.parse, body)
+                await anyio.to_thread.run_sync(served.validator.check, body)
         except RequestError as exc:
             verb = "dropped" if exc.status == CLIENT_CLOSED else "refused"
             logger.info("%s %s %s: %s", verb, scope["method"], scope["path"], exc)
