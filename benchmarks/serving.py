@@ -64,6 +64,8 @@ def main() -> None:
                 "selftrain_batching": (server_command, {**tag, "SELFTRAIN_BATCHING": "1"}),
                 "selftrain_no_batching": (server_command, {**tag, "SELFTRAIN_BATCHING": "0"}),
             }
+            if body == "arrays":  # BentoML's own batcher takes an ndarray: numeric models only
+                targets["bentoml_batchable"] = (batchable_command, tag)
             with running_servers(targets, Path(tmp)) as (urls, rss):
                 results.update(asyncio.run(run_load(urls, payloads, durations)))
                 for target, megabytes in rss().items():
@@ -225,19 +227,24 @@ def running_servers(targets: dict, tmp: Path):
 async def run_load(urls: dict, payloads: dict, durations: dict, rounds: int = 3) -> dict:
     """Each phase in short rounds that alternate between targets, so that a change in
     the machine's background load hits every target alike."""
-    single, hundred = payloads["single"], payloads["rows100"]
     out = {name: {"errors": 0} for name in urls}
-    phases = [("c1", single, 1, durations["c1"] // rounds, None)]
+    phases = [("c1", "single", 1, durations["c1"] // rounds, None)]
     for c in (16, 64):
-        phases.append((f"c{c}", single, c, None, durations["load"] / rounds))
-    phases.append(("rows100", hundred, 1, durations["rows100"] // rounds, None))
-    for url in urls.values():
-        await closed_loop(url, single, 1, count=30)  # warm-up
-    for phase, bodies, concurrency, count, seconds in phases:
+        phases.append((f"c{c}", "single", c, None, durations["load"] / rounds))
+    phases.append(("rows100", "rows100", 1, durations["rows100"] // rounds, None))
+
+    def bodies_for(name: str, kind: str) -> list[bytes]:
+        if name == "bentoml_batchable":  # BentoML's documented body: {"rows": ...}
+            return [b'{"rows":' + b + b"}" for b in payloads[kind]]
+        return payloads[kind]
+
+    for name, url in urls.items():
+        await closed_loop(url, bodies_for(name, "single"), 1, count=30)  # warm-up
+    for phase, kind, concurrency, count, seconds in phases:
         merged = {name: {"lat": [], "t": 0.0} for name in urls}
         for _ in range(rounds):
             for name, url in urls.items():
-                got = await closed_loop(url, bodies, concurrency, count, seconds)
+                got = await closed_loop(url, bodies_for(name, kind), concurrency, count, seconds)
                 merged[name]["lat"] += got["latencies"]
                 merged[name]["t"] += got["elapsed"]
                 out[name]["errors"] += got["errors"]
@@ -308,6 +315,13 @@ def print_model(name: str, result: dict) -> None:
           f"x{bars['rows100_p50_ratio']} (bar <= 1), errors {bars['errors']}: {bars['met']}")
     print("one single-row request, in process (median ms): " + ", ".join(
         f"{stage} {ms}" for stage, ms in result["profile"].items()))
+
+
+def batchable_command(port: int) -> list[str]:
+    """BentoML's public adaptive batching (benchmarks/bentoml_batchable.py), same model."""
+    bentoml_cli = Path(sys.executable).with_name("bentoml")
+    return [str(bentoml_cli), "serve", "benchmarks.bentoml_batchable:BatchableModel",
+            "--host", "127.0.0.1", "--port", str(port)]
 
 
 def bare_command(port: int, model_dir: str) -> list[str]:
