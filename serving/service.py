@@ -52,6 +52,9 @@ PACKED_TAG = packed_model_tag()
 try:
     MODEL_TAG = resolve_model_tag(model_line(), os.environ.get(TAG_ENV) or PACKED_TAG)
     RELOAD_SECONDS = reload_interval(pinned=PACKED_TAG is not None)
+    WORKERS = os.environ.get(WORKERS_ENV, "1")
+    if not (WORKERS.isdigit() and int(WORKERS) >= 1):
+        raise ValueError(f"${WORKERS_ENV} must be a number of processes >= 1, got {WORKERS!r}")
 except (NoPromotedModel, ValueError) as exc:
     raise SystemExit(f"selftrain serve: cannot start: {exc}") from None
 TOKEN = bearer_token_or_exit()
@@ -68,7 +71,7 @@ async def metadata(request) -> JSONResponse:
 @bentoml.service(
     name="selftrain",
     # Worker processes, each with its own model and event loop (default 1).
-    workers=int(os.environ.get(WORKERS_ENV, "1")),
+    workers=int(WORKERS),
     # timeout: a request (body upload included) that takes longer gets a 504.
     # max_concurrency: requests in progress at once per server (probes and /metrics
     # exempt); the next one gets an immediate 429 instead of queueing without bound.
