@@ -9,6 +9,7 @@ handed on to the ``@bentoml.api`` endpoint as ``{"rows": [...]}``, its documente
 
 from __future__ import annotations
 
+import codecs
 import logging
 from collections.abc import Callable
 
@@ -41,7 +42,9 @@ class RequestGuard:
             return await self.app(scope, receive, send)
         served = self._served()
         try:
-            body = await read_body(Request(scope, receive), served.max_body_bytes)
+            # Without a BOM, what we checked is byte for byte what BentoML parses next.
+            body = (await read_body(Request(scope, receive), served.max_body_bytes)
+                    ).removeprefix(codecs.BOM_UTF8)
             if len(body) <= INLINE_PARSE_BYTES:
                 served.validator.check(body)
             else:
