@@ -70,3 +70,30 @@ def test_server_skips_unreadable_store_entries_instead_of_finding_the_store_empt
         said = text.count(f"skipping unreadable model store entry {good.split(':')[0]}:{partial}")
         assert 1 <= said <= 2  # once per process (bentoml's CLI, the worker), not per check
     assert "Traceback" not in text
+
+
+def test_a_refused_model_is_served_once_it_is_repaired(tmp_path):
+    """The newest production model fails its hash at start; once the file is restored,
+    the running server verifies it again and swaps it in, logging the swap."""
+    home = tmp_path / "bentoml"
+    model, _ = digits_model(n_estimators=5)
+    good = promote_model(home, model)
+    repaired = promote_model(home, model)
+    artifact = home / "models" / repaired.replace(":", "/") / "model.joblib"
+    original = artifact.read_bytes()
+    artifact.write_bytes(original + b"\x00")
+    port, log = free_port(), tmp_path / "server.log"
+    url = f"http://127.0.0.1:{port}"
+    proc = start_server(home, port, log, SELFTRAIN_RELOAD_SECONDS="1")
+    try:
+        wait_ready(proc, url, log)
+        assert httpx.get(f"{url}/metadata", timeout=30).json()["model_tag"] == good
+        artifact.write_bytes(original)
+        deadline = time.monotonic() + 60
+        while f"model swap: {good} -> {repaired}" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.5)
+        assert httpx.get(f"{url}/metadata", timeout=30).json()["model_tag"] == repaired
+    finally:
+        stop_server(proc)
+    assert f"model {repaired}: model.joblib does not match its recorded SHA-256" in log.read_text()
