@@ -95,7 +95,8 @@ def prepare(path: Annotated[Path, typer.Argument()] = Path("data/raw/digits.csv"
 
 @app.command()
 def serve(
-    port: Annotated[int | None, typer.Option(help="default: serving.port (3000)")] = None,
+    port: Annotated[int | None, typer.Option(
+        help="default: the serving.port the model was trained with (3000)")] = None,
     tag: Annotated[str | None, typer.Option(help="model tag; default: the latest promoted")] = None,
 ) -> None:
     """Serve the promoted model on 127.0.0.1 (POST /predict, /predict_proba, GET /metadata)."""

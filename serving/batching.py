@@ -1,75 +1,70 @@
-"""Adaptive batching of small requests with BentoML's own batcher, minus its idle wait.
+"""Concurrent requests share one model call: a small eager batcher of our own.
 
-``@bentoml.api(batchable=True)`` builds a ``CorkDispatcher`` per endpoint. Used that
-way it cannot serve this service: it batches before our validation could name a
-bad row, answers with a per-row list instead of one body per request, splits
-requests above ``max_batch_size``, and its optimizer learns to hold lone requests
-after a burst (1-row p50 8.7 -> 94 ms, still 56 ms 30 s later). So the service owns
-one ``CorkDispatcher`` for small validated requests, with the learned wait pinned to
-zero: a batch leaves as soon as the worker is free and holds everything that queued
-while it was busy. Large requests skip the queue entirely.
+A forest's ``predict_proba`` costs nearly as much for one row as for a hundred (Python
+overhead per tree), so rows that arrive while the model is busy wait in a queue and go
+together in the next call; a lone request goes at once, never held back for company.
+BentoML's ``@bentoml.api(batchable=True)`` was measured and not kept: it batches before
+our validation could name a bad row, splits requests above ``max_batch_size``, and its
+optimizer learns to hold lone requests after a burst (1-row p50 8.7 -> 94 ms).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import asyncio
+from collections.abc import Callable
 
+import anyio
 import numpy as np
-from bentoml._internal.marshal.dispatcher import CorkDispatcher, Optimizer
-from bentoml.exceptions import ServiceUnavailable
 
-# Long enough that the dispatcher never cancels a queued request under a bounded load.
-MAX_LATENCY_MS = 30_000
-
-
-class EagerOptimizer(Optimizer):
-    """Keeps BentoML's per-row cost estimate but never waits for more requests."""
-
-    def trigger_refresh(self) -> None:
-        super().trigger_refresh()
-        self.wait = 0.0
+Outputs = tuple[np.ndarray, ...]
 
 
 class Batcher:
-    """An awaitable ``rows -> outputs`` that stacks concurrent calls into one ``infer``.
-
-    ``infer`` maps an (n, features) array to an (n, k) array; each caller gets its rows.
-    ``close`` stops the dispatcher's controller task once nothing is queued (after a
-    model reload retires the model this batcher serves).
+    """``await batcher(rows)``: the outputs of ``infer`` for ``rows`` alone, computed in a
+    worker thread together with whatever rows queued meanwhile (up to ``max_rows`` per
+    call; a request is never split). ``infer`` maps an (n, features) array to arrays of n
+    rows each. One call runs at a time per ``limiter``, shared by all batchers of a server
+    (the old and the new model during a reload never run at once).
     """
 
-    def __init__(
-        self, infer: Callable[[np.ndarray], Awaitable[np.ndarray]], max_batch_rows: int
-    ) -> None:
-        self._dispatcher: CorkDispatcher = CorkDispatcher(
-            max_latency_in_ms=MAX_LATENCY_MS,
-            max_batch_size=max_batch_rows,
-            fallback=_overloaded,
-            get_batch_size=len,
-            batch_dim=(0, 0),
-        )
-        self._dispatcher.optimizer = EagerOptimizer(self._dispatcher.max_latency)
+    def __init__(self, infer: Callable[[np.ndarray], Outputs], max_rows: int,
+                 limiter: anyio.CapacityLimiter) -> None:
+        self._infer, self._max_rows, self._limiter = infer, max_rows, limiter
+        self._queue: list[tuple[np.ndarray, asyncio.Future]] = []
+        self._draining = False
 
-        async def infer_batches(batches: Sequence[np.ndarray]) -> list[np.ndarray]:
-            sizes = np.cumsum([len(b) for b in batches])[:-1]
-            outputs = await infer(np.concatenate(batches))
-            return np.split(outputs, sizes)
+    async def __call__(self, rows: np.ndarray) -> Outputs:
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append((rows, future))
+        if not self._draining:
+            self._draining = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return await future
 
-        self._call = self._dispatcher(infer_batches)
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch = [self._queue.pop(0)]
+                size = len(batch[0][0])
+                while self._queue and size + len(self._queue[0][0]) <= self._max_rows:
+                    batch.append(self._queue.pop(0))
+                    size += len(batch[-1][0])
+                await self._run(batch)
+        finally:
+            self._draining = False
 
-    async def __call__(self, rows: np.ndarray) -> np.ndarray:
-        return await self._call(rows)
-
-    def close(self) -> None:
-        self._dispatcher.shutdown()
-
-
-def make_batcher(
-    infer: Callable[[np.ndarray], Awaitable[np.ndarray]], max_batch_rows: int
-) -> Batcher:
-    """A ``Batcher`` over ``infer``; see its docstring."""
-    return Batcher(infer, max_batch_rows)
-
-
-def _overloaded():
-    raise ServiceUnavailable("the batcher dropped a request that waited too long")
+    async def _run(self, batch: list[tuple[np.ndarray, asyncio.Future]]) -> None:
+        rows = batch[0][0] if len(batch) == 1 else np.concatenate([r for r, _ in batch])
+        try:
+            outputs = await anyio.to_thread.run_sync(self._infer, rows, limiter=self._limiter)
+        except Exception as exc:  # every waiting request gets the model's error
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        start = 0
+        for part, future in batch:
+            end = start + len(part)
+            if not future.done():  # done: its client went away (cancelled)
+                future.set_result(tuple(out[start:end] for out in outputs))
+            start = end

@@ -1,8 +1,12 @@
 """Which promoted model the service answers with, and what it tells clients about it.
 
-The tag is resolved once, at import time of the service, so that the class-level
-model reference names one exact model: ``bentoml build`` packs that one, and a
-server never starts without a model.
+A server serves one model line (``selftrain.lines``): its production model, or the one
+before it when that fails its integrity check, or the tag pinned in $SELFTRAIN_MODEL_TAG,
+or, in a built Bento, the model it packed. It serves the compiled (ONNX) form when that
+verified at packaging, else the scikit-learn model (``selftrain.compiled``). The tag is resolved at
+import of the service so that the class-level model reference names one exact model.
+The serving settings (``max_batch_rows``) are those the model was trained with, from its
+recorded config, not the working directory's params.yaml.
 """
 
 from __future__ import annotations
@@ -16,177 +20,176 @@ from typing import Any
 
 import bentoml
 import numpy as np
-import pandas as pd
 import yaml
-from bentoml.exceptions import BentoMLException
+from pydantic import ValidationError
 
 from selftrain import load_config
-from selftrain.columns import split_preprocessor
+from selftrain.compiled import load_predictor
 from selftrain.config import ServingSettings
 from selftrain.integrity import RECORD_KEY, IntegrityError, verify_artifacts
-from selftrain.lines import production_stack, store_home
-from selftrain.record import SCHEMA_KEYS, PackagedModel
-from selftrain.schema import FeatureSchema
+from selftrain.lines import production_stack
+from selftrain.lines import store_home as _store_home
+from selftrain.record import SCHEMA_KEYS
+from selftrain.schema import SCHEMA_FILE, FeatureSchema
 
 logger = logging.getLogger("selftrain.serving")
+# BentoML leaves the root logger at WARNING: without a level of its own, the service's
+# info lines (refusals, disconnects, reloads) would never reach the server log.
+if logger.level == logging.NOTSET:
+    logger.setLevel(logging.INFO)
 TAG_ENV = "SELFTRAIN_MODEL_TAG"
+LINE_ENV = "SELFTRAIN_MODEL_NAME"
 CONFIG_ENV = "SELFTRAIN_CONFIG"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 class NoPromotedModel(RuntimeError):
     """The store holds no model the service could serve; the message says what to do."""
 
 
-def load_serving_settings() -> ServingSettings:
-    """``serving`` section of params.yaml (or $SELFTRAIN_CONFIG); defaults when absent.
-    ``model_name`` is the configuration's model line (``project`` or the table's name when
-    unset)."""
-    path = Path(os.environ.get(CONFIG_ENV, "params.yaml"))
-    config = load_config(path if path.exists() else None)
-    return config.serving.model_copy(update={"model_name": config.model_line})
+def model_line(environ=os.environ) -> str:
+    """The line to serve: the name in $SELFTRAIN_MODEL_TAG, else $SELFTRAIN_MODEL_NAME, else
+    the model line of params.yaml (or $SELFTRAIN_CONFIG), the one the run promotes to."""
+    if environ.get(TAG_ENV, "").count(":") == 1:
+        return environ[TAG_ENV].split(":")[0]
+    if environ.get(LINE_ENV):
+        return environ[LINE_ENV]
+    path = Path(environ.get(CONFIG_ENV, "params.yaml"))
+    return load_config(path if path.exists() else None).model_line
 
 
-def resolve_model_tag(model_name: str, requested: str | None = None) -> str:
+def resolve_model_tag(line: str, requested: str | None = None) -> str:
     """The exact tag to serve: ``requested`` if given (``name:version`` or a version),
-    else the production model of the line ``model_name`` (``selftrain.lines``), or the one
-    before it when it fails its integrity check."""
+    else the production model of ``line``, or the one before it when it fails its check."""
     if requested:
-        tag = requested if ":" in requested else f"{model_name}:{requested}"
+        tag = requested if ":" in requested else f"{line}:{requested}"
         try:
             model = bentoml.models.get(tag)
-        except BentoMLException:
-            raise NoPromotedModel(
-                f"model {tag!r} (from ${TAG_ENV}) is not in the BentoML model store "
-                f"at {_store_home()}"
-            ) from None
-        try:
             verify_artifacts(model.path, model.info.metadata.get(RECORD_KEY), f"model {tag}")
         except IntegrityError as exc:
             raise NoPromotedModel(str(exc)) from None
+        except Exception:
+            raise NoPromotedModel(f"model {tag!r} (from ${TAG_ENV}) is not in the BentoML "
+                                  f"model store at {store_home()}") from None
         return str(model.tag)
-    promoted = production_stack(model_name)
+    promoted = production_entries(line)
     if not promoted:
         raise NoPromotedModel(
-            f"no promoted model {model_name!r} in the BentoML model store at {_store_home()}: "
+            f"model line {line!r} has no production model in the BentoML model store at "
+            f"{store_home()}: "
             "run the training pipeline until a model passes the gate, or point "
-            "BENTOML_HOME at the store that holds it"
-        )
-    for tag in promoted:
+            "BENTOML_HOME at the store that holds it")
+    for model in promoted:
         try:
-            model = bentoml.models.get(tag)
-            verify_artifacts(model.path, model.info.metadata.get(RECORD_KEY), f"model {tag}")
-        except BentoMLException as exc:
-            logger.error("model %s: unreadable (%s); trying the next production model", tag,
-                         str(exc)[:160])
-            continue
+            verify_artifacts(model.path, model.info.metadata.get(RECORD_KEY), f"model {model.tag}")
         except IntegrityError as exc:
-            logger.error("%s; trying the next production model", exc)
+            if str(model.tag) not in _reported:  # once, not at every reload check
+                _reported.add(str(model.tag))
+                logger.error("%s; trying the next production model", exc)
             continue
         return str(model.tag)
     raise NoPromotedModel(
-        f"no production model {model_name!r} in the BentoML model store at {_store_home()} "
-        "passes its integrity check (see the log); promote a model with this installation"
-    )
+        f"no production model {line!r} in the BentoML model store at {store_home()} "
+        "passes its integrity check (see the log); promote a model with this installation")
 
 
-def packed_model_tag(model_name: str) -> str | None:
+def stored_schema(tag: str) -> FeatureSchema:
+    """The feature schema of the (already verified) entry ``tag``, without loading the model."""
+    path = Path(bentoml.models.get(tag).path) / SCHEMA_FILE
+    return FeatureSchema.model_validate_json(path.read_text())
+
+
+_reported: set[str] = set()
+
+
+def production_entries(line: str) -> list:
+    """The production models of ``line``, most recent first (its history, see
+    ``selftrain.lines``). An unreadable entry (half-written, no model.yaml) is skipped
+    with one log line, never taken for an empty store."""
+    entries = []
+    for tag in production_stack(line):
+        try:
+            entries.append(bentoml.models.get(tag))
+        except Exception as exc:
+            if tag not in _reported:
+                _reported.add(tag)
+                logger.warning("skipping unreadable model store entry %s (%s)", tag,
+                               type(exc).__name__)
+    return entries
+
+
+def packed_model_tag() -> str | None:
     """In a built Bento, the tag of the model it packed; None when run from the project.
 
     A Bento keeps its code in ``src/`` next to ``bento.yaml``: it serves what it packed,
     whatever newer model the local store may hold.
     """
-    src = Path(__file__).resolve().parents[1]
-    bento_yaml = src.parent / "bento.yaml"
-    if src.name != "src" or not bento_yaml.is_file():
+    bento_yaml = PROJECT_ROOT.parent / "bento.yaml"
+    if PROJECT_ROOT.name != "src" or not bento_yaml.is_file():
         return None
     info = yaml.safe_load(bento_yaml.read_text()) or {}
     entries = [m for svc in info.get("services") or [] for m in svc.get("models") or []]
     entries += info.get("models") or []
-    tags = [str(m.get("tag", "")) for m in entries]
-    return next((t for t in tags if t.split(":")[0] == model_name), None)
+    return next((str(m["tag"]) for m in entries if m.get("tag")), None)
 
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """The estimator, its feature contract and the store facts clients may ask for."""
+    """The predictor (``selftrain.compiled.Predictor``: ONNX or scikit-learn, with why), its
+    feature contract, its serving settings and its store facts."""
 
     tag: str
-    estimator: Any
+    predictor: Any
     schema: FeatureSchema
+    settings: ServingSettings
     metadata: dict[str, Any]
     created_at: str
-    labels_from_proba: bool
+
+    def predict(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, probabilities) of ``rows``, columns in the order of ``classes``."""
+        proba = self.predictor.predict_proba(rows)
+        return self.predictor.labels(proba), proba
 
     def describe(self) -> dict[str, Any]:
-        """The body of GET /metadata: the schema, the metrics and the lineage.
+        """The body of GET /metadata: schema, metrics, lineage and which predictor serves.
 
         No absolute filesystem path leaves the server: a metadata value that is one
-        (``data_path``, ``params_path``, ``config.data.path``, ...) becomes its path
-        relative to the project when it lies inside it, else its file name.
+        becomes its path relative to the project when it lies inside it, else its name.
         """
-        extra = {
-            k: _without_absolute_paths(v)
-            for k, v in self.metadata.items()
-            if k not in _SCHEMA_KEYS
-        }
-        return {
-            "model_tag": self.tag,
-            "classes": self.schema.classes,
-            "feature_names": self.schema.feature_names,
-            "dtypes": self.schema.dtypes,
-            "columns": self.schema.columns(),
-            "stored_at": self.created_at,
-            **extra,
-        }
+        extra = {k: _without_absolute_paths(v) for k, v in self.metadata.items()
+                 if k not in SCHEMA_KEYS}
+        return {"model_tag": self.tag, "classes": self.schema.classes,
+                "feature_names": self.schema.feature_names, "dtypes": self.schema.dtypes,
+                "columns": self.schema.columns(), "stored_at": self.created_at,
+                "predictor": {"kind": self.predictor.kind, "why": self.predictor.why}, **extra}
 
 
 def open_model(stored) -> LoadedModel:
-    """Load a model-store entry written by the package task."""
-    record = PackagedModel.from_metadata(stored.tag.name, dict(stored.info.metadata))
-    estimator, schema = record.load(stored.path, f"model {stored.tag}")
-    return LoadedModel(
-        tag=str(stored.tag),
-        estimator=estimator,
-        schema=schema,
-        metadata=dict(stored.info.metadata),
-        created_at=stored.creation_time.isoformat(),
-        labels_from_proba=labels_follow_proba(estimator),
-    )
+    """Load (after verifying) a model-store entry written by the package task."""
+    metadata = dict(stored.info.metadata)
+    predictor = load_predictor(stored.path, metadata.get(RECORD_KEY), f"model {stored.tag}")
+    logger.info("model %s: serving the %s form (%s)", stored.tag, predictor.kind, predictor.why)
+    return LoadedModel(tag=str(stored.tag), predictor=predictor, schema=predictor.schema,
+                       settings=recorded_settings(metadata, str(stored.tag)),
+                       metadata=metadata, created_at=stored.creation_time.isoformat())
 
 
-def labels_follow_proba(estimator) -> bool:
-    """True when ``predict`` is the argmax of ``predict_proba``, so one call gives both.
-
-    It holds for forests, boosting, linear models, kNN and calibrated models; not for
-    an SVC with Platt scaling, whose ``predict`` uses the decision function.
-    """
-    inner = estimator
-    while True:
-        if hasattr(inner, "steps"):
-            inner = inner.steps[-1][1]
-        elif hasattr(inner, "estimator_"):
-            inner = inner.estimator_
-        else:
-            break
-    return type(inner).__name__ not in {"SVC", "NuSVC"}
+def recorded_settings(metadata: dict, tag: str) -> ServingSettings:
+    """The ``serving`` section of the config the model was trained with; the defaults
+    (with a log line) when it recorded none or one this version cannot read."""
+    section = (metadata.get("config") or {}).get("serving")
+    try:
+        return ServingSettings.model_validate(section or {})
+    except ValidationError as exc:
+        logger.warning("%s: recorded serving settings unreadable (%s errors): using defaults",
+                       tag, exc.error_count())
+        return ServingSettings()
 
 
-def predict_rows(model: LoadedModel, rows: np.ndarray) -> np.ndarray:
-    """Column 0: index of the predicted class in ``classes_``; the rest: probabilities.
-    A model of raw records (preprocessor first) gets them as a frame of named columns."""
-    estimator = model.estimator
-    if split_preprocessor(estimator)[0] is not None:
-        rows = pd.DataFrame(rows, columns=model.schema.feature_names)
-    proba = estimator.predict_proba(rows)
-    if model.labels_from_proba:
-        index = proba.argmax(axis=1)
-    else:
-        index = np.searchsorted(estimator.classes_, estimator.predict(rows))
-    return np.column_stack([index.astype(np.float64), proba])
+def store_home() -> str:
+    return str(_store_home())
 
 
-_SCHEMA_KEYS = set(SCHEMA_KEYS)
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
 
 
@@ -196,23 +199,14 @@ def _without_absolute_paths(value: Any) -> Any:
         return {k: _without_absolute_paths(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_without_absolute_paths(v) for v in value]
-    if isinstance(value, str):
-        return _public_path(value)
-    return value
-
-
-def _public_path(text: str) -> str:
-    path = text[len("file://"):] if text.startswith("file://") else text
+    if not isinstance(value, str):
+        return value
+    path = value[len("file://"):] if value.startswith("file://") else value
     if _WINDOWS_ABSOLUTE.match(path):
         return PureWindowsPath(path).name
     if not path.startswith("/"):
-        return text
-    posix = PurePosixPath(path)
+        return value
     try:
-        return posix.relative_to(PROJECT_ROOT).as_posix()
+        return PurePosixPath(path).relative_to(PROJECT_ROOT).as_posix()
     except ValueError:
-        return posix.name
-
-
-def _store_home() -> str:
-    return str(store_home())
+        return PurePosixPath(path).name

@@ -1,15 +1,17 @@
-"""Hot reload: a running server follows the production model of its line in the store.
+"""Hot reload: a running server follows the production model of its own line.
 
-Every ``$SELFTRAIN_RELOAD_SECONDS`` (default 10; 0 turns it off) a task on the
-server's event loop asks the store, in a worker thread, for the production model of
-its line (selftrain.lines). A new tag is loaded in full and
-checked (schema against classes, one probe prediction) in that thread too; only then
-is it swapped in, with one assignment on the event loop. Requests in flight finish on
-the model they started with; every answer names its model, so a client sees the
-switch. A model that fails its check is logged, skipped, and never retried.
+Every ``$SELFTRAIN_RELOAD_SECONDS`` (default 10; 0 turns it off) a task on the server's
+event loop asks the store, in a worker thread, for the production model of the line it
+serves (the top of the line's history that verifies, ``selftrain.lines``: a promotion,
+``selftrain promote`` or ``selftrain rollback`` moves it). A new tag is
+loaded and checked (same columns and classes as the served model, one probe
+prediction) in that thread too; only then is it swapped in, with one assignment on the
+event loop, and the swap is logged (old tag -> new tag). Requests in flight finish on
+the model they started with; every answer names its model.
 
-No reload when a tag is pinned (``$SELFTRAIN_MODEL_TAG``) or when serving a built
-Bento: both serve exactly one model.
+A model refused once is tried again later, with backoff (interval, doubled per refusal,
+at most ``MAX_BACKOFF_SECONDS``): it may be fixed or replaced meanwhile. A model of
+another schema is never served. No reload when a tag is pinned or in a built Bento.
 """
 
 from __future__ import annotations
@@ -17,17 +19,18 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from collections.abc import Callable, Mapping
 
 import anyio
 import bentoml
 import numpy as np
 
-from serving.model import TAG_ENV, LoadedModel, NoPromotedModel, open_model, predict_rows
-from serving.model import resolve_model_tag as newest_model_tag
+from serving.model import TAG_ENV, LoadedModel, NoPromotedModel, open_model, resolve_model_tag
 
 RELOAD_ENV = "SELFTRAIN_RELOAD_SECONDS"
 DEFAULT_RELOAD_SECONDS = 10.0
+MAX_BACKOFF_SECONDS = 600.0
 
 logger = logging.getLogger("selftrain.serving")
 
@@ -55,49 +58,36 @@ def reload_interval(environ: Mapping[str, str] = os.environ, pinned: bool = Fals
     return seconds or None
 
 
-def load_checked(tag: str) -> LoadedModel:
-    """The store entry ``tag``, loaded and checked; ReloadRefused if it cannot serve."""
+def load_checked(tag: str, served: LoadedModel) -> LoadedModel:
+    """The store entry ``tag``, loaded and checked against ``served``; ReloadRefused if
+    it cannot take its place."""
     try:
         model = open_model(bentoml.models.get(tag))
     except Exception as exc:  # a broken entry must never stop the server
         raise ReloadRefused(f"cannot load {tag}: {type(exc).__name__}: {exc}") from None
-    check_model(model)
+    schema = model.schema
+    if not schema.same_inputs(served.schema) or schema.classes != served.schema.classes:
+        raise ReloadRefused(f"{tag} reads other columns or predicts other classes than "
+                            f"{served.tag} (another problem's model)")
+    fitted = [c.item() if isinstance(c, np.generic) else c for c in model.predictor.classes_]
+    if fitted != list(schema.classes):
+        raise ReloadRefused(f"{tag}: classes {fitted} differ from the schema's")
+    try:
+        _, proba = model.predict(np.zeros((1, len(schema.feature_names))))
+    except Exception as exc:
+        raise ReloadRefused(f"{tag}: probe prediction failed: {exc}") from None
+    if proba.shape != (1, len(fitted)) or not np.isfinite(proba).all():
+        raise ReloadRefused(f"{tag}: probe prediction is not a finite row of probabilities")
     return model
 
 
-def check_model(model: LoadedModel) -> None:
-    """The model answers a probe row with one finite probability per schema class."""
-    estimator, schema = model.estimator, model.schema
-    if not hasattr(estimator, "predict_proba"):
-        raise ReloadRefused(f"{model.tag}: the estimator has no predict_proba")
-    fitted = [c.item() if isinstance(c, np.generic) else c for c in estimator.classes_]
-    if fitted != list(schema.classes):
-        raise ReloadRefused(f"{model.tag}: classes {fitted} differ from the schema's")
-    probe = np.zeros((1, len(schema.feature_names)))
-    try:
-        out = predict_rows(model, probe)
-    except Exception as exc:
-        raise ReloadRefused(f"{model.tag}: probe prediction failed: {exc}") from None
-    if out.shape != (1, 1 + len(fitted)) or not np.isfinite(out).all():
-        raise ReloadRefused(f"{model.tag}: probe prediction is not a finite row of probabilities")
-
-
 class ModelWatcher:
-    """Polls the store and hands each new, checked production model to ``swap``."""
+    """Polls the store for ``line`` and hands each new, checked production model to ``swap``."""
 
-    def __init__(
-        self,
-        model_name: str,
-        interval: float,
-        current: LoadedModel,
-        swap: Callable[[LoadedModel], None],
-    ) -> None:
-        self.model_name = model_name
-        self.interval = interval
-        self.current_tag = current.tag
-        self.schema = current.schema  # the record every client of this server sends
-        self.refused: set[str] = set()
-        self._swap = swap
+    def __init__(self, line: str, interval: float, current: LoadedModel,
+                 swap: Callable[[LoadedModel], None]) -> None:
+        self.line, self.interval, self.current, self._swap = line, interval, current, swap
+        self.refused: dict[str, tuple[float, float]] = {}  # tag -> (retry at, backoff)
 
     async def run(self) -> None:
         """Forever, until cancelled; one failed check never ends the loop."""
@@ -106,29 +96,27 @@ class ModelWatcher:
             try:
                 await self.check_once()
             except Exception:
-                logger.exception("model reload check failed; still serving %s", self.current_tag)
+                logger.exception("model reload check failed; still serving %s", self.current.tag)
 
     async def check_once(self) -> bool:
         """True when a new model was swapped in."""
         try:
-            tag = await anyio.to_thread.run_sync(newest_model_tag, self.model_name)
+            tag = await anyio.to_thread.run_sync(resolve_model_tag, self.line)
         except NoPromotedModel:
             return False  # the store was emptied: keep serving what is loaded
-        if tag == self.current_tag or tag in self.refused:
+        retry_at, backoff = self.refused.get(tag, (0.0, self.interval / 2))
+        if tag == self.current.tag or time.monotonic() < retry_at:
             return False
         try:
-            model = await anyio.to_thread.run_sync(load_checked, tag)
+            model = await anyio.to_thread.run_sync(load_checked, tag, self.current)
         except ReloadRefused as exc:
-            self.refused.add(tag)
-            logger.error("not reloading: %s; still serving %s", exc, self.current_tag)
+            backoff = min(2 * backoff, MAX_BACKOFF_SECONDS)
+            self.refused[tag] = (time.monotonic() + backoff, backoff)
+            logger.error("not reloading: %s; still serving %s (next try in %.0f s)", exc,
+                         self.current.tag, backoff)
             return False
-        if not model.schema.same_inputs(self.schema) or model.schema.classes != self.schema.classes:
-            self.refused.add(tag)
-            logger.error("not reloading %s: it reads other columns or predicts other classes "
-                         "than %s (another problem's model); still serving %s", tag,
-                         self.current_tag, self.current_tag)
-            return False
-        previous, self.current_tag = self.current_tag, tag
+        self.refused.pop(tag, None)
+        previous, self.current = self.current.tag, model
         self._swap(model)
-        logger.info("reloaded: now serving %s (was %s)", tag, previous)
+        logger.info("model swap: %s -> %s", previous, tag)
         return True

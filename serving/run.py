@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from selftrain.offline import TELEMETRY_OFF
-from serving.model import TAG_ENV, load_serving_settings, resolve_model_tag
+from serving.model import LINE_ENV, TAG_ENV, model_line, recorded_settings, resolve_model_tag
 
 SERVICE = "serving.service:SelftrainClassifier"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -38,16 +38,21 @@ def serve(port: int | None = None, tag: str | None = None, host: str = "127.0.0.
     """Run ``bentoml serve`` in the foreground until it stops; returns its exit code.
 
     With ``tag`` (or $SELFTRAIN_MODEL_TAG) the server serves that model only; without,
-    the newest promoted one, and it reloads when a newer one is promoted.
+    the production model of the line (the model line of params.yaml), and it follows
+    the line's promotions and rollbacks. The port defaults to the one recorded with the
+    model (``serving.port``).
 
     Raises ``serving.model.NoPromotedModel`` before starting anything when the
     store has no model to serve (or not the requested ``tag``).
     """
-    settings = load_serving_settings()
     requested = tag or os.environ.get(TAG_ENV)
-    resolved = resolve_model_tag(settings.model_name, requested)
+    line = requested.split(":")[0] if requested and ":" in requested else model_line()
+    resolved = resolve_model_tag(line, requested)
+    import bentoml
+
+    settings = recorded_settings(bentoml.models.get(resolved).info.metadata, resolved)
     # Only a requested tag is pinned: otherwise the server follows new promotions.
-    env = server_env(resolved if requested else None)
+    env = server_env(resolved if requested else None, **{LINE_ENV: line})
     return run_server(server_command(port or settings.port, host), env)
 
 

@@ -89,4 +89,4 @@ def test_exported_bento_serves_its_own_model_from_an_empty_store(built, tmp_path
         assert httpx.get(f"{url}/metadata", timeout=30).json()["model_tag"] == model_tag
     finally:
         stop_server(proc)
-    assert "reloaded" not in log.read_text()
+    assert "model swap" not in log.read_text()

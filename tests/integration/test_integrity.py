@@ -4,6 +4,8 @@ newest verified production model serves."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from serving_fixtures import (
@@ -44,3 +46,56 @@ def test_server_skips_a_tampered_and_a_foreign_model_for_the_newest_verified_one
     assert f"model {foreign}: integrity record not signed by this installation's key" in text
     assert f"model {tampered}: {MODEL_FILE} does not match its recorded SHA-256" in text
     assert "Traceback" not in text
+
+
+def test_server_skips_unreadable_store_entries_instead_of_finding_the_store_empty(tmp_path):
+    """A half-written entry (an empty folder, a truncated model.yaml) beside a good model:
+    ``bentoml.models.list`` raises on it; the server logs it once and serves the good one."""
+    home = tmp_path / "bentoml"
+    model, _ = digits_model(n_estimators=5)
+    good = promote_model(home, model)
+    line = home / "models" / good.split(":")[0]
+    (line / "zzpartialempty1").mkdir()
+    (line / "zzpartialyaml02").mkdir()
+    (line / "zzpartialyaml02" / "model.yaml").write_text("name: selftrain-classifier\nversion: [")
+    port, log = free_port(), tmp_path / "server.log"
+    proc = start_server(home, port, log, SELFTRAIN_RELOAD_SECONDS="1")
+    try:
+        wait_ready(proc, f"http://127.0.0.1:{port}", log)
+        time.sleep(2.5)  # two reload checks
+        meta = httpx.get(f"http://127.0.0.1:{port}/metadata", timeout=30).json()
+        assert meta["model_tag"] == good
+    finally:
+        stop_server(proc)
+    text = log.read_text()
+    for partial in ("zzpartialempty1", "zzpartialyaml02"):
+        said = text.count(f"skipping unreadable model store entry {good.split(':')[0]}:{partial}")
+        assert 1 <= said <= 2  # once per process (bentoml's CLI, the worker), not per check
+    assert "Traceback" not in text
+
+
+def test_a_refused_model_is_served_once_it_is_repaired(tmp_path):
+    """The newest production model fails its hash at start; once the file is restored,
+    the running server verifies it again and swaps it in, logging the swap."""
+    home = tmp_path / "bentoml"
+    model, _ = digits_model(n_estimators=5)
+    good = promote_model(home, model)
+    repaired = promote_model(home, model)
+    artifact = home / "models" / repaired.replace(":", "/") / "model.joblib"
+    original = artifact.read_bytes()
+    artifact.write_bytes(original + b"\x00")
+    port, log = free_port(), tmp_path / "server.log"
+    url = f"http://127.0.0.1:{port}"
+    proc = start_server(home, port, log, SELFTRAIN_RELOAD_SECONDS="1")
+    try:
+        wait_ready(proc, url, log)
+        assert httpx.get(f"{url}/metadata", timeout=30).json()["model_tag"] == good
+        artifact.write_bytes(original)
+        deadline = time.monotonic() + 60
+        while f"model swap: {good} -> {repaired}" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.5)
+        assert httpx.get(f"{url}/metadata", timeout=30).json()["model_tag"] == repaired
+    finally:
+        stop_server(proc)
+    assert f"model {repaired}: model.joblib does not match its recorded SHA-256" in log.read_text()

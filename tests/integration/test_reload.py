@@ -66,6 +66,8 @@ def test_promotion_is_served_without_dropping_requests(tmp_path):
         wait_server_ready(proc, url, log)
         for client in clients:
             client.start()
+        # Another line's newer model is none of this server's business.
+        other_line = promote_model(home, new_model, name="another-line")
         new_tag = promote_model(home, new_model)  # a child process writes the store
         wait_for(lambda: all(c.seen and c.seen[-1][1] == new_tag for c in clients), 60)
         for client in clients:
@@ -75,8 +77,9 @@ def test_promotion_is_served_without_dropping_requests(tmp_path):
             metadata = client.get("/metadata").json()
             answer = client.post("/predict", json=X[:50].tolist()).json()
             # A model that cannot serve (no predict_proba) is refused; the champion stays.
-            promote_model(home, LinearSVC().fit(X, digits_labels()))
-            wait_for(lambda: "not reloading" in log.read_text(), 30)
+            refused = promote_model(home, LinearSVC().fit(X, digits_labels()))
+            # Refused, and tried again later with a growing wait (it may get fixed).
+            wait_for(lambda: "(next try in 4 s)" in log.read_text(), 30)
             after_refusal = client.post("/predict", json=X[:5].tolist()).json()["model_tag"]
     finally:
         for client in clients:
@@ -94,7 +97,12 @@ def test_promotion_is_served_without_dropping_requests(tmp_path):
     assert answer["labels"] == new_model.predict(X[:50]).tolist()
     np.testing.assert_allclose(answer["probabilities"], new_model.predict_proba(X[:50]), atol=1e-12)
     assert after_refusal == new_tag
-    assert "no predict_proba" in log.read_text()
+    text = log.read_text()
+    assert "no predict_proba" in text
+    tries = [line for line in text.splitlines() if f"not reloading: cannot load {refused}" in line]
+    assert [t.split("next try in ")[1] for t in tries[:3]] == ["1 s)", "2 s)", "4 s)"]
+    assert f"model swap: {old_tag} -> {new_tag}" in text  # every swap is logged
+    assert other_line not in text
 
 
 def digits_labels():

@@ -22,6 +22,8 @@ from serving_fixtures import (
     wait_ready,
 )
 
+from selftrain.estimators import ESTIMATOR_NAMES, make_estimator
+
 pytestmark = pytest.mark.slow
 
 
@@ -98,6 +100,20 @@ def test_metadata_describes_model_schema_metrics_and_lineage(server, store):
     assert body["data_fingerprint"] == "sha256:feedbeef"
     assert body["params_hash"] == "sha256:abcd"
     assert "promoted_at" in body
+
+
+def test_openapi_page_lists_the_endpoints_with_the_model_schema(server, trained):
+    spec = server.get("/docs.json").json()
+    for route in ("/predict", "/predict_proba"):
+        body = spec["paths"][route]["post"]["requestBody"]["content"]["application/json"]
+        rows = body["schema"]["properties"]["rows"]
+        record = spec["components"]["schemas"][rows["items"]["$ref"].split("/")[-1]]
+        assert record["required"] == FEATURES
+        assert record["properties"]["pixel_3_4"]["type"] == "number"
+        assert record["additionalProperties"] is False
+    answer = spec["paths"]["/predict"]["post"]["responses"]["200"]["content"]
+    fields = answer["application/json"]["schema"]["properties"]
+    assert {"model_tag", "classes", "labels", "probabilities"} <= set(fields)
 
 
 ROW = [1.0] * 64
@@ -186,3 +202,26 @@ def test_server_refuses_to_start_without_a_promoted_model(tmp_path):
     assert done.returncode != 0
     assert f"no promoted model '{LINE}'" in output
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("name", ESTIMATOR_NAMES)
+def test_served_answers_equal_in_process_predict_proba_for_every_registry_estimator(
+        name, tmp_path):
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    model = make_estimator(name, random_state=0).fit(X[::3], y[::3])
+    home = tmp_path / "home"
+    tag = promote_model(home, model, name=f"registry-{name.replace('_', '-')}")
+    port, log = free_port(), tmp_path / "server.log"
+    proc = start_server(home, port, log, SELFTRAIN_MODEL_TAG=tag)
+    url = f"http://127.0.0.1:{port}"
+    rows = X[1::7][:60]
+    try:
+        wait_ready(proc, url, log)
+        body = httpx.post(f"{url}/predict", json=rows.tolist(), timeout=30).json()
+    finally:
+        stop_server(proc)
+    assert body["model_tag"] == tag
+    np.testing.assert_allclose(body["probabilities"], model.predict_proba(rows), atol=1e-12)
+    assert body["labels"] == model.predict(rows).tolist()

@@ -32,7 +32,7 @@ from serving_fixtures import (
     wait_ready,
 )
 
-from serving.routes import TOKEN_ENV, TOKEN_FILE_ENV, AuthConfigError, api_token
+from serving.auth import TOKEN_ENV, TOKEN_FILE_ENV, AuthConfigError, api_token
 
 pytestmark = pytest.mark.slow
 
@@ -55,6 +55,7 @@ def promote_with_paths(home: Path, model) -> str:
         "params_path": INSIDE,
         "dvc_source": "file://" + str(PROJECT_ROOT / "dvc.lock"),
         "config": {"seed": 0, "data": {"path": OUTSIDE, "label": "target"},
+                   "serving": {"max_batch_rows": 100},
                    "copies": [WINDOWS, "data/raw/digits.csv"]},
     }
     return promote_model(home, model, facts=meta)
@@ -212,6 +213,14 @@ def test_bad_token_settings_stop_the_server_before_it_starts(store, setting):
     assert "Traceback" not in output
 
 
+def test_serving_settings_come_from_the_model_not_the_working_directory(authed):
+    """The model was trained with serving.max_batch_rows=100; params.yaml here says 1000."""
+    assert authed.post("/predict", json=[ROW] * 100).status_code == 200
+    refused = authed.post("/predict", json=[ROW] * 101)
+    assert refused.status_code == 422
+    assert "101 rows exceed the limit of 100 rows" in refused.json()["error"]
+
+
 # -- what answers and logs may contain ---------------------------------------------------
 
 
@@ -236,6 +245,7 @@ def test_metadata_holds_no_absolute_paths(authed):
     assert body["params_path"] == "params.yaml"  # inside: relative to the project
     assert body["dvc_source"] == "dvc.lock"
     assert body["config"]["data"] == {"path": "digits.csv", "label": "target"}
+    assert body["predictor"]["kind"] == "sklearn"
     assert body["config"]["copies"] == ["digits.csv", "data/raw/digits.csv"]
     assert body["test_accuracy"] == 0.97
     text = json.dumps(body)
@@ -283,8 +293,10 @@ def wait_for(condition, timeout: float) -> bool:
 
 
 def server_errors(client: httpx.Client) -> list[str]:
+    """Request counters of 5xx answers above zero (BentoML lists each API route's 500 at 0)."""
     metrics = client.get("/metrics").text
-    return re.findall(r'http_response_code="5\d\d"[^\n]*', metrics)
+    lines = re.findall(r'[^\n]*request_total\{[^\n]*http_response_code="5\d\d"[^\n]*', metrics)
+    return [line for line in lines if float(line.rsplit(" ", 1)[1]) > 0]
 
 
 def test_a_client_gone_mid_body_gets_no_5xx_and_no_traceback(authed, served):
