@@ -168,6 +168,9 @@ def open_model(stored) -> LoadedModel:
     """Load (after verifying) a model-store entry written by the package task."""
     metadata = dict(stored.info.metadata)
     predictor = load_predictor(stored.path, metadata.get(RECORD_KEY), f"model {stored.tag}")
+    if not hasattr(predictor.sklearn_model, "predict_proba"):
+        raise TypeError(f"model {stored.tag}: the estimator "
+                        f"{type(predictor.sklearn_model).__name__} has no predict_proba")
     logger.info("model %s: serving the %s form (%s)", stored.tag, predictor.kind, predictor.why)
     return LoadedModel(tag=str(stored.tag), predictor=predictor, schema=predictor.schema,
                        settings=recorded_settings(metadata, str(stored.tag)),

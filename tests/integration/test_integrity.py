@@ -48,16 +48,24 @@ def test_server_skips_a_tampered_and_a_foreign_model_for_the_newest_verified_one
     assert "Traceback" not in text
 
 
-def test_server_skips_unreadable_store_entries_instead_of_finding_the_store_empty(tmp_path):
-    """A half-written entry (an empty folder, a truncated model.yaml) beside a good model:
-    ``bentoml.models.list`` raises on it; the server logs it once and serves the good one."""
+def test_server_skips_unreadable_store_entries_instead_of_finding_the_store_empty(
+        tmp_path, monkeypatch):
+    """Half-written entries (an empty folder, a truncated model.yaml) made production after a
+    good model (``bentoml.models.list`` raises on them): the server logs each once and
+    serves the good one, the production model before them."""
+    from selftrain.lines import record_promotion
+
     home = tmp_path / "bentoml"
     model, _ = digits_model(n_estimators=5)
     good = promote_model(home, model)
-    line = home / "models" / good.split(":")[0]
+    name = good.split(":")[0]
+    line = home / "models" / name
     (line / "zzpartialempty1").mkdir()
     (line / "zzpartialyaml02").mkdir()
-    (line / "zzpartialyaml02" / "model.yaml").write_text("name: selftrain-classifier\nversion: [")
+    (line / "zzpartialyaml02" / "model.yaml").write_text(f"name: {name}\nversion: [")
+    monkeypatch.setenv("BENTOML_HOME", str(home))
+    for partial in ("zzpartialempty1", "zzpartialyaml02"):
+        record_promotion(name, f"{name}:{partial}", by="test")
     port, log = free_port(), tmp_path / "server.log"
     proc = start_server(home, port, log, SELFTRAIN_RELOAD_SECONDS="1")
     try:
@@ -81,7 +89,7 @@ def test_a_refused_model_is_served_once_it_is_repaired(tmp_path):
     model, _ = digits_model(n_estimators=5)
     good = promote_model(home, model)
     repaired = promote_model(home, model)
-    artifact = home / "models" / repaired.replace(":", "/") / "model.joblib"
+    artifact = home / "models" / repaired.replace(":", "/") / MODEL_FILE
     original = artifact.read_bytes()
     artifact.write_bytes(original + b"\x00")
     port, log = free_port(), tmp_path / "server.log"
@@ -98,4 +106,4 @@ def test_a_refused_model_is_served_once_it_is_repaired(tmp_path):
         assert httpx.get(f"{url}/metadata", timeout=30).json()["model_tag"] == repaired
     finally:
         stop_server(proc)
-    assert f"model {repaired}: model.joblib does not match its recorded SHA-256" in log.read_text()
+    assert f"model {repaired}: {MODEL_FILE} does not match its recorded SHA-256" in log.read_text()

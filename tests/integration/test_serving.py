@@ -200,7 +200,7 @@ def test_server_refuses_to_start_without_a_promoted_model(tmp_path):
     )
     output = done.stdout + done.stderr
     assert done.returncode != 0
-    assert f"no promoted model '{LINE}'" in output
+    assert f"model line '{LINE}' has no production model" in output
     assert "Traceback" not in output
 
 
