@@ -61,7 +61,8 @@ def train_deployment(
 
 
 class NoPrefectServer(RuntimeError):
-    """``PREFECT_API_URL`` is unset: a served deployment needs a server that outlives it."""
+    """``PREFECT_API_URL`` is unset: a served deployment needs a server that outlives it;
+    or the server refuses this client's credentials. The message says which."""
 
 
 def deployment_parameters(params_path: str | Path | None = PARAMS_FILE) -> dict[str, Any]:
@@ -111,7 +112,18 @@ def serve_deployment(
     # the function, whose string annotations (``from __future__ import annotations``) no
     # longer resolve, and every run fails parameter validation. ``serve(deployment)``
     # starts ``python -m prefect.engine``, which imports ``flows.deploy`` afresh per run.
-    serve(deployment, limit=limit)
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    try:
+        serve(deployment, limit=limit)
+    except PrefectHTTPStatusError as exc:
+        if exc.response.status_code not in (401, 403):
+            raise
+        raise NoPrefectServer(
+            f"the Prefect server at {require_api_url()} refused this client "
+            f"({exc.response.status_code}): give it the server's credentials in "
+            "PREFECT_API_AUTH_STRING, or point SELFTRAIN_PREFECT_AUTH_FILE at the file "
+            "`selftrain server` wrote (default ~/.config/selftrain/prefect-auth)") from None
 
 
 def require_api_url() -> str:

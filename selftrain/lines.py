@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
@@ -26,7 +27,7 @@ class LineEvent(BaseModel):
     """One switch of a line's production model, as logged."""
 
     at: str
-    action: str  # "promote" or "rollback"
+    action: Literal["promote", "rollback"]
     tag: str  # the production model after this event
     previous: str | None = None  # the production model before it
     by: str = ""  # what switched: "selftrain run", "selftrain promote", ...

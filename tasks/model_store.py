@@ -12,7 +12,8 @@ Reading: each entry is read on its own and an unreadable one (an empty folder, a
 ``model.yaml``) is reported and skipped, never taken for an empty store.
 
 ``$SELFTRAIN_PAUSE_AT=<point>`` makes packaging stop at that point (``written``,
-``staged``, ``moved``) and wait to be killed: how the tests kill it at each of them.
+``staged``, ``moved``) and wait to be killed: how the tests kill it at each of them
+(``$SELFTRAIN_PAUSE_SECONDS`` ends the wait after that long instead).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from selftrain.record import PackagedModel
 
 STAGING_DIR = ".selftrain-staging"
 PAUSE_ENV = "SELFTRAIN_PAUSE_AT"
+PAUSE_SECONDS_ENV = "SELFTRAIN_PAUSE_SECONDS"
 PAUSE_POINTS = ("written", "staged", "moved")
 
 logger = logging.getLogger("selftrain.store")
@@ -136,12 +138,13 @@ def open_production(line: str, log=logger):
 
 
 def pause_at(point: str) -> None:
-    """Stop here for good when ``$SELFTRAIN_PAUSE_AT`` names this point (tests kill -9 the
-    process then); announce it on stderr so the test knows when."""
+    """Stop here when ``$SELFTRAIN_PAUSE_AT`` names this point, for good (tests kill -9 the
+    process then) or ``$SELFTRAIN_PAUSE_SECONDS``; announce it on stderr so the test knows."""
     if os.environ.get(PAUSE_ENV) == point:
         os.write(2, f"selftrain: paused at {point} (pid {os.getpid()})\n".encode())
-        while True:
-            time.sleep(60)
+        until = time.monotonic() + float(os.environ.get(PAUSE_SECONDS_ENV) or "inf")
+        while time.monotonic() < until:
+            time.sleep(min(1.0, max(until - time.monotonic(), 0.0)))
 
 
 def clear_stale_staging() -> None:

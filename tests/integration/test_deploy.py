@@ -120,6 +120,22 @@ def test_the_api_takes_credentials_csrf_and_only_its_own_origin(served):
         assert (preflight.headers.get("access-control-allow-origin") == origin) is allowed
 
 
+def test_deploy_without_the_credentials_exits_with_one_message(served, tmp_path):
+    import os
+    import subprocess
+
+    from prefect_server import QUIET, SELFTRAIN
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SELFTRAIN_"))}
+    env |= QUIET | {"PREFECT_API_URL": served.api_url, "PREFECT_HOME": str(tmp_path / "home"),
+                    "SELFTRAIN_PREFECT_AUTH_FILE": str(tmp_path / "no-such-file")}
+    done = subprocess.run([str(SELFTRAIN), "deploy", "--name", "intruder"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    message = " ".join(done.stderr.split())  # as rich wrapped it
+    assert done.returncode == 2
+    assert "refused this client (401)" in message and "Traceback" not in message
+
+
 def test_gate_thresholds_are_not_parameters(served):
     parameters = _defaults(served)
     assert "gate" not in parameters["config"] and "roots" not in parameters["config"]["data"]

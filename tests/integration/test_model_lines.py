@@ -6,6 +6,7 @@ production model, which its server follows."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -94,6 +95,19 @@ def test_two_tables_live_on_their_own_lines_served_side_by_side(prefect_api, wor
         _wait_served(urls["digits"], digits_2["destination"])
         foreign = _cli(workspace, "promote", churn["destination"].replace("churn:", "digits:"))
         assert foreign.returncode == 1 and "Traceback" not in foreign.stderr
+
+        # partial entries (an empty folder; files without model.yaml) hide nothing
+        (home / "models/digits/emptyfolder").mkdir()
+        (home / "models/digits/nomodelyaml").mkdir()
+        (home / "models/digits/nomodelyaml/model.skops").write_bytes(b"PK\x03")
+        listing = _cli(workspace, "models", "--line", "digits")
+        assert listing.returncode == 0, listing.stderr
+        assert listing.stdout.count("unreadable") == 2, listing.stdout
+        assert "production" in listing.stdout
+        time.sleep(2)  # two reload checks
+        assert _served(urls["digits"])["model_tag"] == digits_2["destination"]
+        for broken in ("emptyfolder", "nomodelyaml"):
+            shutil.rmtree(home / "models/digits" / broken)
     finally:
         for server in servers:
             stop_server(server)

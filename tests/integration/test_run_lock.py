@@ -32,7 +32,10 @@ def _wait_for_lock(lock: Path, proc: subprocess.Popen) -> None:
 
 def test_a_second_run_exits_at_once_or_queues_with_wait(prefect_api, workspace):
     env, lock = _env(prefect_api, workspace), workspace / ".selftrain/run.lock"
-    first = subprocess.Popen(ARGS, env=env, cwd=workspace, stdout=subprocess.PIPE,
+    # The first run lingers 45 s in packaging, holding the lock: on a loaded machine a
+    # second process can take longer to start than a whole quick run takes.
+    slow = {**env, "SELFTRAIN_PAUSE_AT": "written", "SELFTRAIN_PAUSE_SECONDS": "45"}
+    first = subprocess.Popen(ARGS, env=slow, cwd=workspace, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     try:
         _wait_for_lock(lock, first)
