@@ -58,7 +58,7 @@ def test_the_endpoint_refuses_the_same_rows():
     for i, (record, field) in enumerate(RECORDS):
         body = json.dumps([dict(zip(SCHEMA.feature_names, record, strict=True))]).encode()
         try:
-            validator.parse(body)
+            validator.check(body)
             endpoint = None
         except RequestError as exc:
             endpoint = exc.errors[0].get("field") if exc.errors else "?"
