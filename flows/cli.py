@@ -18,7 +18,7 @@ import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from flows.deploy import DEPLOYMENT_NAME, NIGHTLY_CRON, TIMEZONE  # noqa: E402
+from flows.defaults import DEPLOYMENT_NAME, NIGHTLY_CRON, TIMEZONE  # noqa: E402
 from selftrain.config import (  # noqa: E402
     PARAMS_FILE,
     ConfigError,

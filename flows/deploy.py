@@ -19,6 +19,7 @@ from typing import Any
 
 from prefect import flow
 
+from flows.defaults import DEPLOYMENT_NAME, NIGHTLY_CRON, TIMEZONE
 from selftrain.config import (
     LOCKED_KEYS,
     PARAMS_FILE,
@@ -28,9 +29,6 @@ from selftrain.config import (
     with_locked_settings,
 )
 
-DEPLOYMENT_NAME = "nightly"
-NIGHTLY_CRON = "0 2 * * *"
-TIMEZONE = "UTC"
 TAGS = ["selftrain", "training"]
 DESCRIPTION = (
     "Self-train a classifier on `data.path` and promote it to the BentoML model store if it "

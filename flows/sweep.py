@@ -19,7 +19,7 @@ from prefect.cache_policies import NONE
 from prefect_dask import DaskTaskRunner
 from pydantic import ValidationError
 
-from flows.sweep_defaults import DEFAULT_GRID, DEFAULT_WORKERS
+from flows.defaults import DEFAULT_GRID, DEFAULT_WORKERS
 from selftrain.config import (
     ConfigError,
     EstimatorName,

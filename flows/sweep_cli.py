@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.sweep_defaults import DEFAULT_GRID, DEFAULT_WORKERS
+from flows.defaults import DEFAULT_GRID, DEFAULT_WORKERS
 from selftrain.config import PARAMS_FILE, ConfigError, load_config
 
 console = Console(stderr=True)
