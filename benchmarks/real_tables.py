@@ -128,6 +128,25 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def merge(paths: list[Path], out: Path) -> int:
+    """One result from runs over disjoint tables (e.g. two processes on a shared machine):
+    their cells together, summarized again, written as ``out`` (.json and .md)."""
+    global METHODS
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    cells = [cell for part in parts for cell in part["cells"]]
+    present = {m for cell in cells for m in cell["methods"]}
+    METHODS = tuple(m for m in METHODS if m in present)
+    result = {**parts[0], "cells": cells, "summary": summarize(cells),
+              "tables": [row for part in parts for row in part["tables"]],
+              "wall_seconds": max(part["wall_seconds"] for part in parts),  # ran side by side
+              "wall_seconds_per_part": [part["wall_seconds"] for part in parts],
+              "merged_from": [str(p) for p in paths]}
+    result["protocol"]["tables"] = [c for part in parts for c in part["protocol"]["tables"]]
+    write_results(result, out)
+    print_summary(Console(width=140), result["summary"])
+    return 0
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.real_tables", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
