@@ -136,12 +136,20 @@ def merge(paths: list[Path], out: Path) -> int:
     cells = [cell for part in parts for cell in part["cells"]]
     present = {m for cell in cells for m in cell["methods"]}
     METHODS = tuple(m for m in METHODS if m in present)
-    result = {**parts[0], "cells": cells, "summary": summarize(cells),
-              "tables": [row for part in parts for row in part["tables"]],
-              "wall_seconds": max(part["wall_seconds"] for part in parts),  # ran side by side
-              "wall_seconds_per_part": [part["wall_seconds"] for part in parts],
-              "merged_from": [str(p) for p in paths]}
-    result["protocol"]["tables"] = [c for part in parts for c in part["protocol"]["tables"]]
+    names = [c["table"] for c in cells]
+    names = sorted(set(names), key=names.index)
+    seeds = max(len(c["runs"]) for c in cells)
+    base = next((part for part in parts if "protocol" in part), None)  # else all partial
+    result = {"protocol": base["protocol"] if base else protocol(
+                  parse_args(["--seeds", str(seeds), "--tables", ",".join(names)])),
+              "machine": machine_info(), "cells": cells, "summary": summarize(cells),
+              "tables": [row for row in describe_tables() if row["name"] in names],
+              "wall_seconds": max(part.get("wall_seconds", 0) for part in parts),
+              "wall_seconds_per_part": [part.get("wall_seconds") for part in parts],
+              "merged_from": [str(p) for p in paths],
+              "partial": [str(p) for p, part in zip(paths, parts, strict=True)
+                          if "summary" not in part]}
+    result["protocol"]["tables"] = names
     write_results(result, out)
     print_summary(Console(width=140), result["summary"])
     return 0
