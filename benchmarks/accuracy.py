@@ -17,6 +17,7 @@ import json
 import platform
 import statistics
 import sys
+from collections import Counter
 from pathlib import Path
 
 import sklearn
@@ -212,6 +213,9 @@ def _method_stats(scores: list[dict]) -> dict:
         **({"guard_z_per_seed": [s["guard_z"] for s in scores],
             "guard_fallbacks": sum(s["guard_fallback"] for s in scores)}
            if all("guard_z" in s for s in scores) else {}),
+        **({"chosen_base": dict(Counter(s["chosen_base"] for s in scores)),
+            "guard_selection": dict(Counter(str(s.get("guard_selection")) for s in scores))}
+           if all("chosen_base" in s for s in scores) else {}),
     }
 
 

@@ -105,7 +105,10 @@ def run_method(method: str, split, y_masked: np.ndarray, seed: int) -> dict:
         "accuracy": float(accuracy_score(y_test, pred)),
         "macro_f1": float(f1_score(y_test, pred, average="macro", zero_division=0)),
         "fit_seconds": seconds,
-        **({"guard_z": check["z"], "guard_fallback": check["fallback"]} if check else {}),
+        **({"guard_z": check["z"], "guard_fallback": check["fallback"],
+            "guard_selection": check.get("selection")} if check else {}),
+        **({"chosen_base": model.estimator_choice_["chosen"]}
+           if getattr(model, "estimator_choice_", None) else {}),
     }
 
 

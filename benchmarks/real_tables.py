@@ -64,7 +64,7 @@ MAX_ROWS = 3000
 MIN_LABELS_PER_CLASS = 2  # fewer and a class cannot even be cross-checked: skip the run
 LOSS_MARGINS = (0.01, 0.02)
 METHODS = ("labeled_only_rf", "best_labeled_only", "sklearn_self_training", "label_spreading",
-           "selftrain_recommended", "selftrain_auto", "fully_supervised")
+           "selftrain_recommended", "selftrain_forest", "fully_supervised")
 ORACLE = "fully_supervised"  # an upper bound, not a competitor: never bolded as best
 LABELS = {
     "labeled_only_rf": "labeled-only RF",
@@ -72,7 +72,7 @@ LABELS = {
     "sklearn_self_training": "sklearn SelfTraining (RF)",
     "label_spreading": "sklearn LabelSpreading",
     "selftrain_recommended": "selftrain recommended",
-    "selftrain_auto": "selftrain, base_estimator=auto",
+    "selftrain_forest": "selftrain, base_estimator=random_forest",
     "fully_supervised": "fully supervised RF",
 }
 
@@ -108,6 +108,9 @@ class RealSplit:
 def main(argv: list[str] | None = None) -> int:
     """Run every table x fraction x seed, print the tables and summary, write the files."""
     args = parse_args(argv)
+    if args.skip_forest_variant:  # the machine is shared: the variant doubles selftrain's time
+        global METHODS
+        METHODS = tuple(m for m in METHODS if m != "selftrain_forest")
     console = Console()
     if not console.is_terminal:  # a log file: wide enough for the table
         console = Console(width=140)
@@ -125,6 +128,33 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def merge(paths: list[Path], out: Path) -> int:
+    """One result from runs over disjoint tables (e.g. two processes on a shared machine):
+    their cells together, summarized again, written as ``out`` (.json and .md)."""
+    global METHODS
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    cells = [cell for part in parts for cell in part["cells"]]
+    present = {m for cell in cells for m in cell["methods"]}
+    METHODS = tuple(m for m in METHODS if m in present)
+    names = [c["table"] for c in cells]
+    names = sorted(set(names), key=names.index)
+    seeds = max(len(c["runs"]) for c in cells)
+    base = next((part for part in parts if "protocol" in part), None)  # else all partial
+    result = {"protocol": base["protocol"] if base else protocol(
+                  parse_args(["--seeds", str(seeds), "--tables", ",".join(names)])),
+              "machine": machine_info(), "cells": cells, "summary": summarize(cells),
+              "tables": [row for row in describe_tables() if row["name"] in names],
+              "wall_seconds": max(part.get("wall_seconds", 0) for part in parts),
+              "wall_seconds_per_part": [part.get("wall_seconds") for part in parts],
+              "merged_from": [str(p) for p in paths],
+              "partial": [str(p) for p, part in zip(paths, parts, strict=True)
+                          if "summary" not in part]}
+    result["protocol"]["tables"] = names
+    write_results(result, out)
+    print_summary(Console(width=140), result["summary"])
+    return 0
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.real_tables", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -137,6 +167,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="larger tables are a stratified sample of this many rows")
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS/OpenMP threads per fit (1: no oversubscription on shared cores)")
+    parser.add_argument("--skip-forest-variant", action="store_true",
+                        help="leave out selftrain with base_estimator=random_forest")
     parser.add_argument("--out", type=Path, default=RESULTS / "real_tables.json",
                         help="JSON path; the markdown goes next to it (.md)")
     args = parser.parse_args(argv)
@@ -197,16 +229,22 @@ def run_seed(split: RealSplit, fraction: float, seed: int, oracle: dict | None =
     recommended = build_classifier(SelfTrainingSettings(), random_state=seed, roles=split.roles)
     methods["selftrain_recommended"] = _score(recommended, split.X_train, y_masked,
                                               split.X_test, split.y_test)
-    auto = build_classifier(SelfTrainingSettings(base_estimator="auto"), random_state=seed,
-                            roles=split.roles)
-    methods["selftrain_auto"] = _score(auto, split.X_train, y_masked, split.X_test, split.y_test)
-    methods["selftrain_auto"].pop("cv_check", None)
+    if "selftrain_forest" in METHODS:
+        forest = build_classifier(SelfTrainingSettings(base_estimator="random_forest"),
+                                  random_state=seed, roles=split.roles)
+        methods["selftrain_forest"] = _score(forest, split.X_train, y_masked, split.X_test,
+                                             split.y_test)
+        methods["selftrain_forest"].pop("cv_check", None)
     methods["fully_supervised"] = oracle or _score(make_estimator("random_forest", seed),
                                                    split.Z_train, split.y_train, *test)
     run["methods"] = methods
     run["best_labeled_only_winner"] = methods["best_labeled_only"].get("winner")
     run["cv_check"] = methods["selftrain_recommended"].pop("cv_check", None)
-    run["selftrain_auto_fallback"] = methods["selftrain_auto"].get("auto_fallback")
+    run["selftrain_auto_fallback"] = methods["selftrain_recommended"].get("auto_fallback")
+    # the labeled-only model the recommended fit keeps when self-training is not adopted
+    # (the same entry on the shared preprocessing)
+    run["fallback_accuracy"] = candidates.get(run["selftrain_auto_fallback"] or "random_forest",
+                                              {}).get("accuracy")
     return run
 
 
@@ -230,7 +268,8 @@ def _score(model, X_fit, y_fit, X_test, y_test) -> dict:
         check = model.cv_check_
         out["cv_check"] = None if check is None else {
             k: check[k] for k in ("z", "z_help", "fallback", "checked", "baseline_accuracy",
-                                  "final_accuracy", "harmed_rows", "helped_rows") if k in check}
+                                  "final_accuracy", "harmed_rows", "helped_rows", "selection",
+                                  "candidates") if k in check}
         choice = getattr(model, "estimator_choice_", None)  # base_estimator="auto"
         if choice is not None:  # the labeled-only model the guard compares against and keeps
             out["auto_fallback"], out["auto_cv_accuracy"] = choice["chosen"], choice["cv_accuracy"]
@@ -363,6 +402,14 @@ def summarize(cells: list[dict]) -> dict:
         d["delta"] = d["selftrain_recommended"] - d["labeled_only_rf"]
     below = {f"{m:g}": [d for d in deltas if d["delta"] < -m] for m in LOSS_MARGINS}
     above = {f"{m:g}": [d for d in deltas if d["delta"] > m] for m in LOSS_MARGINS}
+    own = []  # against the labeled-only model the recommended fit falls back to (issue 11)
+    for c in compared:
+        pairs = [(r["methods"]["selftrain_recommended"].get("accuracy"), r["fallback_accuracy"])
+                 for r in c["runs"] if "methods" in r and r.get("fallback_accuracy") is not None]
+        pairs = [(a, b) for a, b in pairs if a is not None]
+        if pairs:
+            own.append({"table": c["table"], "fraction": c["fraction"],
+                        "delta": statistics.fmean(a - b for a, b in pairs)})
     ratios = [(c["fraction"], run["methods"]["selftrain_recommended"]["fit_seconds"]
                / run["methods"]["sklearn_self_training"]["fit_seconds"])
               for c in cells for run in c["runs"] if "methods" in run
@@ -375,6 +422,9 @@ def summarize(cells: list[dict]) -> dict:
                                             for m, v in below.items()},
         "selftrain_above_labeled_only_rf": {m: {"count": len(v), "cells": v}
                                             for m, v in above.items()},
+        "selftrain_below_own_fallback_0.01": {
+            "count": sum(d["delta"] < -0.01 for d in own), "n_cells": len(own),
+            "cells": [d for d in own if d["delta"] < -0.01]},
         "fit_time_ratio_selftrain_over_sklearn_st": {
             "median": _median([r for _, r in ratios]),
             "min": min((r for _, r in ratios), default=None),
@@ -418,8 +468,8 @@ def protocol(args: argparse.Namespace) -> dict:
             "selftrain_recommended": "build_classifier(SelfTrainingSettings(), seed, roles) "
                                      "on the raw frame (its own preprocessing, fitted on all "
                                      "training rows inside fit)",
-            "selftrain_auto": "as selftrain_recommended with base_estimator='auto': the "
-                              "forest self-trains, the fallback is chosen by cross-validation",
+            "selftrain_forest": "as selftrain_recommended with base_estimator="
+                                "'random_forest' (the default before issue 11)",
             "fully_supervised": "RandomForestClassifier(100, random_state=seed), every "
                                 "training label",
         },
@@ -593,6 +643,13 @@ def _summary_lines(summary: dict) -> list[str]:
     for margin, above in summary["selftrain_above_labeled_only_rf"].items():
         lines.append(f"selftrain recommended above labeled-only RF by more than {margin}: "
                      f"{above['count']} of {n} cells")
+    own = summary.get("selftrain_below_own_fallback_0.01")
+    if own is not None:
+        cells = ", ".join(f"{d['table']}@{d['fraction']:.0%} ({d['delta']:+.3f})"
+                          for d in own["cells"])
+        lines.append("selftrain recommended below its own labeled-only fallback by more than "
+                     f"0.01: {own['count']} of {own['n_cells']} cells"
+                     + (f" ({cells})" if cells else ""))
     ratio = summary["fit_time_ratio_selftrain_over_sklearn_st"]
     if ratio["median"] is not None:
         per = ", ".join(f"{float(f):.0%} {r:.1f}×" for f, r in ratio["median_per_fraction"].items()
@@ -607,7 +664,7 @@ def _note(cell: dict, method: str) -> str:
     if method == "best_labeled_only":
         return _counts(cell["best_labeled_only_winners"])
     stats, notes = cell["methods"][method], []
-    if method == "selftrain_auto" and cell.get("selftrain_auto_fallbacks"):
+    if method == "selftrain_recommended" and cell.get("selftrain_auto_fallbacks"):
         notes.append("fallback " + _counts(cell["selftrain_auto_fallbacks"]))
     if "guard_z_per_seed" in stats:
         zs = ", ".join(f"{z:+.1f}" for z in stats["guard_z_per_seed"])

@@ -37,6 +37,13 @@ from selftrain.teacher import GraphTeacher
 # corrected McNemar z of "helped" over "harmed" above HELP_Z). Chosen on some tables and
 # confirmed on others by benchmarks/guard_rules.py (see the README).
 HELP_Z = 0.5
+# The guard's second candidate: scikit-learn's own rule (confident pseudo-labels above 0.75,
+# no teacher, no class balance, 10 rounds). On tables whose structure the kNN teacher misses
+# it is the one that helps; the guard adopts whichever candidate the held-out rows support
+# best, and only beyond noise. Weighed only when the configured rule differs from it.
+PLAIN = SelectionPolicy(criterion="threshold", threshold=0.75, k_best=10, balanced=False,
+                        teacher=None, teacher_weight=0.5)
+PLAIN_MAX_ITER = 10
 
 # A step fits a model on ``state``; with ``select`` it also pseudo-labels the next rows.
 # It returns the model (or None when the caller keeps models elsewhere), the next state,
@@ -115,13 +122,15 @@ def cv_guard(state: RoundState, X, base, policy: SelectionPolicy, *, cv: int,
     """Does self-training beat the labeled-only model on labels it never saw?
 
     Per fold of the labeled rows: self-train without the fold's rows, to the end as the
-    main loop will, scoring every round on them. Pooled over folds, the rows that the
-    labeled-only model (``fallback``, or else round 0) gets right and the last round wrong
-    (``harmed``) against the reverse (``helped``) give the verdict: self-training is adopted
-    only when it helped beyond noise (corrected McNemar z of helped over harmed >
-    ``HELP_Z``); otherwise the fit keeps the labeled-only model. Folds run in parallel
-    (``n_jobs``) on one shared kNN graph. With a class of a single label there is no
-    evidence at all: the labeled-only model is kept, with a warning."""
+    main loop will, scoring every round on them; with the configured ``policy`` first and,
+    only if that is not adopted and differs from it, with scikit-learn's plain rule
+    (``PLAIN``). Pooled over folds, the rows that the labeled-only model (``fallback``, or
+    else round 0) gets right and a candidate's last round wrong (``harmed``) against the
+    reverse (``helped``) give the verdict: a candidate is adopted (``selection``:
+    ``"configured"`` or ``"plain"``) only when its corrected McNemar z of helped over harmed
+    is above ``HELP_Z``; otherwise the fit keeps the labeled-only model. Folds run in
+    parallel (``n_jobs``) on one shared kNN graph. With a class of a single label there is
+    no evidence at all: the labeled-only model is kept, with a warning."""
     labeled = np.flatnonzero(state.labeled)
     counts = np.bincount(state.y[labeled], minlength=len(state.classes))
     if counts.min() < 2:
@@ -132,24 +141,52 @@ def cv_guard(state: RoundState, X, base, policy: SelectionPolicy, *, cv: int,
             "kept", UserWarning, stacklevel=3)
         return {"curve": [], "baseline_accuracy": None, "final_accuracy": None,
                 "harmed_rows": 0, "helped_rows": 0, "z": 0.0, "z_help": 0.0,
-                "fallback": True, "checked": False}
+                "fallback": True, "checked": False, "selection": None, "candidates": {}}
     folds = StratifiedKFold(min(cv, int(counts.min())), shuffle=True, random_state=random_state)
     splits = [labeled[test] for _, test in folds.split(labeled, state.y[labeled])]
-    hits = Parallel(n_jobs=n_jobs)(
-        delayed(_fold_hits)(state, X, rows, base, policy, teacher, max_iter, fallback)
-        for rows in splits)
-    rounds = [fold_rounds for fold_rounds, _ in hits]
+    candidates = {"configured": (policy, max_iter)}
+    if policy != PLAIN:
+        candidates["plain"] = (PLAIN, PLAIN_MAX_ITER)
+    first, verdicts = None, {}
+    for name, candidate in candidates.items():  # the next only if the last was not adopted
+        hits = Parallel(n_jobs=n_jobs)(
+            delayed(_fold_hits)(state, X, rows, base, candidate, teacher,
+                                fallback if first is None else None)  # fitted once
+            for rows in splits)
+        if first is None:
+            first = np.concatenate([alone for _, alone in hits])
+        verdicts[name] = _verdict([fold for fold, _ in hits], first, labeled.size)
+        if verdicts[name]["z_help"] > HELP_Z:
+            break
+    adopted = name if verdicts[name]["z_help"] > HELP_Z else None
+    shown = adopted or "configured"  # the top-level counts: the adopted rule's
+    return {**verdicts[shown], "baseline_accuracy": float(first.mean()),
+            "fallback": adopted is None, "checked": True, "selection": adopted,
+            "candidates": {name: {k: v[k] for k in ("helped_rows", "harmed_rows", "z_help",
+                                                    "final_accuracy")}
+                           for name, v in verdicts.items()}}
+
+
+def adopted_selection(check: dict | None, policy: SelectionPolicy,
+                      max_iter: int | None) -> tuple[SelectionPolicy, int | None]:
+    """The rule and round limit the fit self-trains with after the guard's ``check``: the
+    configured ones, or scikit-learn's plain rule when the guard adopted that one."""
+    if check is not None and check.get("selection") == "plain":
+        return PLAIN, PLAIN_MAX_ITER
+    return policy, max_iter
+
+
+def _verdict(rounds: list[list[np.ndarray]], first: np.ndarray, n_labeled: int) -> dict:
+    """One candidate's evidence pooled over folds: its accuracy curve by round and the rows
+    its last round helped and harmed against the labeled-only hits ``first``."""
     longest = max(len(h) for h in rounds)  # a fold that ended early keeps its last score
     curve = np.sum([np.pad([h.sum() for h in fold], (0, longest - len(fold)), mode="edge")
                     for fold in rounds], axis=0)
-    first = np.concatenate([alone if alone is not None else fold[0] for fold, alone in hits])
     last = np.concatenate([fold[-1] for fold in rounds])
     harmed, helped = int((first & ~last).sum()), int((~first & last).sum())
     z_help = mcnemar_z(helped, harmed)
-    return {"curve": [float(v) for v in curve / labeled.size],
-            "baseline_accuracy": float(first.mean()), "final_accuracy": float(last.mean()),
-            "harmed_rows": harmed, "helped_rows": helped, "z": -z_help, "z_help": z_help,
-            "fallback": not z_help > HELP_Z, "checked": True}
+    return {"curve": [float(v) for v in curve / n_labeled], "final_accuracy": float(last.mean()),
+            "harmed_rows": harmed, "helped_rows": helped, "z": -z_help, "z_help": z_help}
 
 
 def guard_score(check: dict) -> Callable:
@@ -159,15 +196,16 @@ def guard_score(check: dict) -> Callable:
     return lambda state, _model: curve[min(state.round, len(curve) - 1)]
 
 
-def _fold_hits(state: RoundState, X, rows: np.ndarray, base, policy: SelectionPolicy,
-               teacher: GraphTeacher | None, max_iter: int | None,
-               fallback=None) -> tuple[list[np.ndarray], np.ndarray | None]:
+def _fold_hits(state: RoundState, X, rows: np.ndarray, base, candidate: tuple,
+               teacher: GraphTeacher | None, fallback=None) -> tuple[list, np.ndarray]:
     """Which of the fold's ``rows`` each round's model got right, self-training on the
-    rest; and which the ``fallback`` estimator, fitted on the fold's labels, got right."""
+    rest with ``candidate`` (policy, max_iter); and which the labeled-only model
+    (``fallback`` fitted on the fold's labels, else round 0) got right."""
     keep = np.setdiff1d(np.arange(len(state.y)), rows)
     X_keep, X_rows, truth = X[safe_mask(X, keep)], X[safe_mask(X, rows)], state.labels[rows]
     fold = initial_state(state.labels[keep], classes=state.classes)
-    view = None if teacher is None else teacher.view(keep)
+    policy, max_iter = candidate
+    view = None if teacher is None or not policy.teacher else teacher.view(keep)
     hits: list[np.ndarray] = []
 
     def score(_, model) -> float:
@@ -176,7 +214,7 @@ def _fold_hits(state: RoundState, X, rows: np.ndarray, base, policy: SelectionPo
 
     self_train(fold, in_memory_step(X_keep, base, policy, view), limit=max_iter,
                max_iter=max_iter, score=score)
-    alone = None
+    alone = hits[0]
     if fallback is not None:
         alone = fit_state(fold, X_keep, fallback).predict(X_rows) == truth
     return hits, alone

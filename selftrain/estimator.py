@@ -31,7 +31,13 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from selftrain.checks import check_finite, check_lengths, check_params
 from selftrain.columns import split_preprocessor, with_preprocessor
-from selftrain.driver import cv_guard, guard_score, in_memory_step, self_train
+from selftrain.driver import (
+    adopted_selection,
+    cv_guard,
+    guard_score,
+    in_memory_step,
+    self_train,
+)
 from selftrain.estimators import resolve_base
 from selftrain.rounds import RoundState, _plain_value, fit_state, initial_state, round_record
 from selftrain.selection import SelectionPolicy
@@ -127,10 +133,11 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             on_round = lambda s, m, r: self.callback(s, with_preprocessor(preprocessor, m), r)  # noqa: E731
         if check is not None:  # self-train to the end, or keep the labeled-only model
             kept = fallback if check["fallback"] and fallback is not None else base
+            policy, max_iter = adopted_selection(check, policy, self.max_iter)
             rounds, last = self_train(
-                state, self._step(X_work, kept, policy, teacher),
-                limit=0 if check["fallback"] else self.max_iter,
-                max_iter=self.max_iter, on_round=on_round,
+                state, self._step(X_work, kept, policy, teacher if policy.teacher else None),
+                limit=0 if check["fallback"] else max_iter,
+                max_iter=max_iter, on_round=on_round,
                 score=guard_score(check))
         else:
             holdout = None if held is None else (X[safe_mask(X, held)], y[held])

@@ -35,7 +35,7 @@ def build_classifier(settings: SelfTrainingSettings, random_state: int | None = 
     )
 
 
-def recommended_classifier(base_estimator: str = "random_forest",
+def recommended_classifier(base_estimator: str = "auto",
                            random_state: int | None = None):
     """The configuration ``benchmarks/accuracy.py`` reports as recommended (and the
     defaults of ``params.yaml``), around the named base estimator."""

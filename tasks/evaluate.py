@@ -36,7 +36,9 @@ def evaluate_rounds(records: list[dict], chosen: int, verdict: dict, data: Prepa
     metrics = {
         "base_estimator": verdict["base_estimator"],
         "guard": ("not run" if not check else
-                  "kept the labeled-only model" if check["fallback"] else "self-training adopted"),
+                  "kept the labeled-only model" if check["fallback"] else
+                  "scikit-learn's plain self-training adopted"
+                  if check.get("selection") == "plain" else "self-training adopted"),
         "guard_helped_rows": check.get("helped_rows"),
         "guard_harmed_rows": check.get("harmed_rows"),
         "guard_z_help": check.get("z_help"),

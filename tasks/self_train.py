@@ -20,7 +20,7 @@ from prefect.cache_policies import CacheKeyFnPolicy
 
 import selftrain
 from selftrain.config import PipelineConfig
-from selftrain.driver import cv_guard, guard_score, self_train
+from selftrain.driver import adopted_selection, cv_guard, guard_score, self_train
 from selftrain.estimators import resolve_base
 from selftrain.metrics import evaluate_model, pseudo_label_accuracy
 from selftrain.recommended import build_classifier
@@ -78,7 +78,10 @@ def guard_message(kept: str, choice: dict | None, check: dict | None) -> str:
     if not check["checked"]:
         return (f"guard: a class has a single label, no evidence either way; keeping the "
                 f"labeled-only {kept}{scores}")
-    verdict = "self-training adopted" if not check["fallback"] else "labeled-only model kept"
+    verdict = "labeled-only model kept"
+    if not check["fallback"]:
+        verdict = ("self-training adopted with scikit-learn's plain rule"
+                   if check.get("selection") == "plain" else "self-training adopted")
     return (f"guard: {verdict}: on held-out labeled rows it helped {check['helped_rows']} and "
             f"harmed {check['harmed_rows']} (z {check['z_help']:.2f}); base estimator "
             f"{kept}{scores}")
@@ -86,16 +89,18 @@ def guard_message(kept: str, choice: dict | None, check: dict | None) -> str:
 
 @task(name="self-train-round", task_run_name="round-{round_}", **CHECKPOINT)
 def train_round(data: PreparedData, config: PipelineConfig, round_: int, select: bool,
-                base_estimator: str) -> dict:
+                base_estimator: str, check: dict | None = None) -> dict:
     """Fit on round ``round_``'s labels and score; with ``select``, pseudo-label the next
-    state. Returns the round's record: rows added, validation and test scores, and (in
-    simulation mode) the accuracy of the pseudo-labels so far."""
+    state with the rule the guard's ``check`` adopted. Returns the round's record: rows
+    added, validation and test scores, and (in simulation mode) the accuracy of the
+    pseudo-labels so far."""
     ws = data.workspace
     X, state = ws.load("X_train"), _load_state(data, round_)
     clf = build_classifier(config.self_training, config.seed)
     base = _base(config, base_estimator)
     if select:
         policy = clf.selection_policy(int((ws.load("y_train") == -1).sum()), n_rows=len(state.y))
+        policy, _ = adopted_selection(check, policy, clf.max_iter)
         result = run_round(state, X, base, policy, _teacher(data, policy, X))
         result.state.save(ws.state_path(round_ + 1))
         model, termination = result.model, result.state.termination
@@ -132,15 +137,16 @@ def run_rounds(data: PreparedData, config: PipelineConfig, verdict: dict) -> tup
 
     def step(state: RoundState, select: bool):
         record = train_round(data, config, state.round, select, verdict["base_estimator"],
-                             wait_for=previous[-1:])
+                             check, wait_for=previous[-1:])
         previous.append(record)
         if holdout:
             record["val_score"] = record["val_accuracy"]
         return None, (_load_state(data, state.round + 1) if select else state), record
 
     score = None if check is None else guard_score(check)
-    limit = 0 if check is not None and check["fallback"] else settings.max_rounds
-    rounds, _ = self_train(_load_state(data, 0), step, limit=limit, max_iter=settings.max_rounds,
+    _, max_iter = adopted_selection(check, None, settings.max_rounds)
+    limit = 0 if check is not None and check["fallback"] else max_iter
+    rounds, _ = self_train(_load_state(data, 0), step, limit=limit, max_iter=max_iter,
                            score=score, patience=settings.patience if holdout else None)
     return rounds.records, rounds.best_index
 

@@ -70,3 +70,17 @@ def test_a_class_left_with_one_label_skips_the_run():
 def test_unknown_table_is_refused():
     with pytest.raises(SystemExit):
         real_tables.parse_args(["--tables", "iris"])
+
+
+@pytest.mark.slow  # the module fixture runs the benchmark (~12 s)
+def test_merge_summarizes_runs_of_two_processes_together(penguins_out, tmp_path):
+    partial = tmp_path / "part.partial.json"  # a run stopped midway: cells only
+    partial.write_text(json.dumps({"cells": json.loads(penguins_out.read_text())["cells"]}))
+    out = tmp_path / "merged.json"
+    assert real_tables.merge([penguins_out, partial], out) == 0
+    merged = json.loads(out.read_text())
+    assert len(merged["cells"]) == 2 and merged["partial"] == [str(partial)]
+    assert merged["summary"]["n_cells_compared"] == 2
+    assert merged["summary"]["fit_time_ratio_selftrain_over_sklearn_st"]["n_runs"] == 2
+    assert merged["summary"]["selftrain_below_own_fallback_0.01"]["n_cells"] == 2
+    assert out.with_suffix(".md").read_text().count("| penguins | 20% (30) |") == 2

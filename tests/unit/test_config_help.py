@@ -17,7 +17,7 @@ def test_parameter_table_lists_every_leaf_key_with_its_default():
     for key, (default, _) in rows.items():
         section, _, name = key.partition(".")
         assert (dumped[section][name] if name else dumped[section]) == default, key
-    assert rows["self_training.base_estimator"][0] == "random_forest"
+    assert rows["self_training.base_estimator"][0] == "auto"
     assert "share" in rows["data.max_missing"][1]
     n_leaves = sum(len(v) if isinstance(v, dict) else 1 for v in dumped.values())
     assert len(rows) == n_leaves

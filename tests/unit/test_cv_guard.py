@@ -131,3 +131,34 @@ def test_guard_score_reads_the_curve_and_survives_an_unchecked_verdict():
     later = type(state)(state.classes, state.y, state.labeled_iter, state.confidence, round=5)
     assert guard_score({"curve": [0.5, 0.7]})(later, None) == 0.7  # past the end: the last
     assert guard_score({"curve": []})(later, None) is None  # a class of one label: no folds
+
+
+def test_guard_weighs_scikit_learns_plain_rule_when_its_own_is_not_adopted(harmful,
+                                                                           monkeypatch):
+    """The configured rule harms this table; scikit-learn's plain rule is then weighed on
+    the same folds, and when the guard adopts it the fit self-trains exactly as scikit-
+    learn's SelfTrainingClassifier does (threshold 0.75, 10 rounds, no teacher)."""
+    from sklearn.semi_supervised import SelfTrainingClassifier as SkSelfTraining
+
+    import selftrain.driver as driver
+
+    X, y = harmful
+    forest = RandomForestClassifier(n_estimators=20, random_state=0)
+    check = SelfTrainingClassifier(forest, **GUARDED).fit(X, y).cv_check_
+    assert set(check["candidates"]) == {"configured", "plain"}
+    configured, plain = check["candidates"]["configured"], check["candidates"]["plain"]
+    assert configured["z_help"] < plain["z_help"] <= HELP_Z and check["selection"] is None
+    # a bar between the two candidates' evidence: the plain rule alone clears it
+    monkeypatch.setattr(driver, "HELP_Z", (configured["z_help"] + plain["z_help"]) / 2)
+    clf = SelfTrainingClassifier(forest, **GUARDED).fit(X, y)
+    assert clf.cv_check_["selection"] == "plain" and not clf.cv_check_["fallback"]
+    theirs = SkSelfTraining(clone(forest)).fit(X, y)
+    np.testing.assert_array_equal(clf.transduction_, theirs.transduction_)
+    np.testing.assert_array_equal(clf.predict_proba(X), theirs.predict_proba(X))
+
+
+def test_guard_does_not_weigh_the_plain_rule_once_its_own_is_adopted(helpful):
+    X, y = helpful
+    forest = RandomForestClassifier(n_estimators=10, random_state=0)
+    check = SelfTrainingClassifier(forest, **GUARDED).fit(X, y).cv_check_
+    assert check["selection"] == "configured" and set(check["candidates"]) == {"configured"}

@@ -1,0 +1,76 @@
+"""The recommended configuration on one large synthetic table: time and peak memory (issue 11).
+
+Issue 11 asks that the recommended configuration run on a 1,000,000 x 64 table within the
+machine's 24 GiB, with one configuration for every size (above ``TEACHER_MAX_ROWS`` the
+teacher turns itself off with one warning). This script fits ``recommended_classifier()``
+on ``make_classification(rows, 64)`` with ``--labeled`` of the labels kept and reports the
+fit time, the process's peak resident memory, the base ``auto`` chose, the guard's verdict
+and the accuracy on a held-out quarter; JSON goes to ``benchmarks/results/``.
+
+    python -m benchmarks.large_table --rows 1000000      # the issue's size (hours on 2 cores)
+    python -m benchmarks.large_table --rows 20000        # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import make_classification
+from sklearn.model_selection import train_test_split
+
+from selftrain import mask_labels, recommended_classifier
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.large_table", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--features", type=int, default=64)
+    parser.add_argument("--labeled", type=float, default=0.01, help="share of labels kept")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    out = args.out or RESULTS / f"large_table_{args.rows}.json"
+    X, y = make_classification(n_samples=args.rows, n_features=args.features,
+                               n_informative=16, n_classes=4, random_state=0)
+    X = X.astype(np.float32)  # half the memory of float64; the forest works in float32
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y,
+                                                        random_state=0)
+    y_masked = mask_labels(y_train, labeled=args.labeled, random_state=0)
+    clf = recommended_classifier(random_state=0)
+    started = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf.fit(X_train, y_masked)
+    seconds = time.perf_counter() - started
+    check = clf.cv_check_ or {}
+    result = {
+        "rows": args.rows, "features": args.features, "labeled_share": args.labeled,
+        "n_labeled": int((y_masked != -1).sum()), "fit_seconds": seconds,
+        # ru_maxrss: KiB on Linux; the largest of this process and its finished children
+        "peak_rss_gib": max(resource.getrusage(who).ru_maxrss
+                            for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 2**20,
+        "accuracy": float((clf.predict(X_test) == y_test).mean()),
+        "chosen_base": (clf.estimator_choice_ or {}).get("chosen"),
+        "guard": {k: check.get(k) for k in ("fallback", "selection", "z_help")},
+        "n_iter": int(clf.n_iter_),
+        "warnings": sorted({str(w.message)[:160] for w in caught
+                            if issubclass(w.category, UserWarning)}),
+        "python": sys.version.split()[0],
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
