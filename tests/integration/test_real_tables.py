@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from benchmarks.real_data import load_table
 from flows.cli import app
-from selftrain.compiled import load_predictor
+from selftrain.compiled import TOLERANCE, load_predictor
 from selftrain.schema import load_model
 
 pytestmark = pytest.mark.slow
@@ -141,7 +141,10 @@ def test_served_answers_equal_in_process_predict_proba_on_raw_records(churn_serv
     assert response.status_code == 200, response.text
     body = response.json()
     model, _ = load_model(entry.path)
-    np.testing.assert_allclose(body["probabilities"], model.predict_proba(frame), atol=1e-12)
+    # served by the compiled form, which packaging verified to 1e-5 and identical labels
+    assert client.get("/metadata").json()["predictor"]["kind"] == "onnx"
+    np.testing.assert_allclose(body["probabilities"], model.predict_proba(frame),
+                               rtol=0, atol=TOLERANCE)
     assert body["labels"] == list(model.predict(frame))
 
 
@@ -153,7 +156,9 @@ def test_unseen_category_and_missing_values_are_answered(churn_server):
     assert response.status_code == 200, response.text
     model, _ = load_model(entry.path)
     expected = model.predict_proba(pd.DataFrame([row]))
-    np.testing.assert_allclose(response.json()["probabilities"], expected, atol=1e-12)
+    np.testing.assert_allclose(response.json()["probabilities"], expected, rtol=0,
+                               atol=TOLERANCE)
+    assert response.json()["labels"] == list(model.predict(pd.DataFrame([row])))
 
 
 @pytest.mark.parametrize(("change", "words"), [
