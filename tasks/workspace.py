@@ -51,10 +51,21 @@ class Workspace:
         return self.root / f"{name}.npy"
 
     def save_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Numbers as ``.npy``; object arrays (text labels, -1 for unlabeled) as JSON: nothing
+        in the workspace is pickled, so nothing in it can run code when it is read back."""
         for name, arr in arrays.items():
+            if arr.dtype.kind == "O":
+                tmp = self.root / f"{name}.tmp.json"
+                tmp.write_text(json.dumps(arr.tolist(), default=_plain))
+                tmp.replace(self.text_array_path(name))
+                continue
             tmp = self.root / f"{name}.tmp.npy"
-            np.save(tmp, arr, allow_pickle=arr.dtype.kind == "O")
+            np.save(tmp, arr, allow_pickle=False)
             tmp.replace(self.array_path(name))
+            self.text_array_path(name).unlink(missing_ok=True)
+
+    def text_array_path(self, name: str) -> Path:
+        return self.root / f"{name}.json"
 
     def save_frames(self, frames: dict[str, pd.DataFrame]) -> None:
         """Raw feature frames as Parquet (no pickle), written atomically."""
@@ -70,23 +81,20 @@ class Workspace:
         return pd.read_parquet(self.frame_path(name))
 
     def load(self, name: str) -> np.ndarray:
-        path = self.array_path(name)
+        text = self.text_array_path(name)
+        if text.exists():
+            return np.array(json.loads(text.read_text()), dtype=object)
         # Memory-mapped: a round reads the table once per process, not once per task.
-        if _is_object(path):
-            return np.load(path, allow_pickle=True)
-        return np.load(path, mmap_mode="r")
+        return np.load(self.array_path(name), mmap_mode="r", allow_pickle=False)
 
     def state_path(self, round_: int) -> Path:
         return self.root / f"state-{round_:03d}.npz"
 
 
-def _is_object(path: Path) -> bool:
-    with path.open("rb") as fh:
-        version = np.lib.format.read_magic(fh)
-        reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                  else np.lib.format.read_array_header_2_0)
-        dtype = reader(fh)[2]
-    return dtype.kind == "O"
+
+def _plain(value):
+    """NumPy scalars inside an object array, as JSON numbers."""
+    return value.item()
 
 
 def file_digests(path: str | Path, algorithms: tuple[str, ...] = ("sha256",),

@@ -102,3 +102,17 @@ def test_split_frame_holds_out_labeled_rows_only_stratified_and_seeded():
     assert again.X_test.equals(splits.X_test)
     other = split_frame(frame, PipelineConfig.model_validate({"seed": 1}))
     assert not other.X_test.equals(splits.X_test)
+
+
+def test_the_workspace_keeps_text_labels_as_json_and_never_pickles(tmp_path):
+    from tasks.workspace import Workspace
+
+    ws = Workspace.for_run(tmp_path, "k")
+    labels = np.array(["cat", -1, "dog", np.int64(-1)], dtype=object)
+    numbers = np.arange(6, dtype=np.float64).reshape(3, 2)
+    ws.save_arrays({"y": labels, "X": numbers})
+    assert not (ws.root / "y.npy").exists() and (ws.root / "y.json").is_file()
+    assert ws.load("y").tolist() == ["cat", -1, "dog", -1]
+    assert ws.load("y").dtype == object
+    np.testing.assert_array_equal(ws.load("X"), numbers)
+    np.load(ws.array_path("X"), allow_pickle=False)  # a plain array, no pickle inside
