@@ -11,6 +11,7 @@ from selftrain.offline import set_offline_defaults
 set_offline_defaults(PREFECT_SERVER_LOGGING_LEVEL="CRITICAL",
                      PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120")
 
+from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Annotated  # noqa: E402
 
@@ -28,6 +29,17 @@ from selftrain.config import (  # noqa: E402
     params_file,
 )
 
+
+@contextmanager
+def one_message(*errors: type[Exception], code: int = 2):
+    """A user's mistake ends in one red line and exit ``code``, never a traceback."""
+    try:
+        yield
+    except errors as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(code) from None
+
+
 app = typer.Typer(help="Self-training pipelines: few labels in, a served classifier out.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console(stderr=True, emoji=False)
@@ -44,11 +56,8 @@ def run(
                     ] = False,
 ) -> None:
     """Run the training pipeline: validate, mask, self-train, evaluate, gate, package."""
-    try:
+    with one_message(ConfigError, code=2):
         cfg = load_config(config, set_ or [])
-    except ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
-        raise typer.Exit(2) from None
     for warning in inert_settings(cfg):
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     if not verbose:
@@ -65,11 +74,8 @@ def params(
     config: Annotated[Path, typer.Option(help="the params file")] = PARAMS_FILE,
 ) -> None:
     """List every parameter: its key, default, value in the params file, and meaning."""
-    try:
+    with one_message(ConfigError, code=2):
         current = load_config(config)
-    except ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
     values = current.model_dump(mode="json")
     table = Table(title=f"parameters ({params_file(config) or 'defaults'})")
     for column in ("key", "default", "value", "meaning"):
@@ -103,11 +109,8 @@ def serve(
     from serving.model import NoPromotedModel
     from serving.run import serve as start_server
 
-    try:
+    with one_message(NoPromotedModel, code=1):
         code = start_server(port=port, tag=tag)
-    except NoPromotedModel as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
     raise typer.Exit(code)
 
 
@@ -129,13 +132,10 @@ def predict(
     from flows.batch import score_with_progress
     from tasks.score import ScoringError
 
-    try:
+    with one_message(ConfigError, ScoringError, code=2):
         name = load_config(config).model_line
         summary = score_with_progress(input_, output, name, model, refused, chunk_rows,
                                       console)
-    except (ConfigError, ScoringError) as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
     Console().print(
         f"scored {summary.scored} of {summary.rows} rows with {summary.model_tag} "
         f"({summary.inference}) in {summary.seconds:.1f} s -> {summary.output}; "
@@ -155,11 +155,8 @@ def deploy(
     client_auth()  # before Prefect is imported: the API of `selftrain server` asks for it
     from flows.deploy import NoPrefectServer, serve_deployment
 
-    try:
+    with one_message(ConfigError, NoPrefectServer, code=2):
         serve_deployment(name=name, cron=cron, timezone=timezone, params_path=config)
-    except (ConfigError, NoPrefectServer) as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -194,11 +191,8 @@ def promote(
     """Make a stored model the production model of its line (logged; servers follow)."""
     from tasks.production import SwitchRefused, promote_tag
 
-    try:
+    with one_message(SwitchRefused, code=1):
         event = promote_tag(tag)
-    except SwitchRefused as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
     console.print(f"production of {tag.partition(':')[0]}: {event.previous or 'none'} -> "
                   f"{event.tag}", highlight=False)
 
@@ -211,12 +205,9 @@ def rollback(
     """Undo the last promotion of a line: its previous production model serves again."""
     from tasks.production import SwitchRefused, roll_back
 
-    try:
+    with one_message(ConfigError, SwitchRefused, code=1):
         name = line or load_config(config).model_line
         event = roll_back(name)
-    except (ConfigError, SwitchRefused) as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
     console.print(f"production of {name}: {event.previous} -> {event.tag} (rolled back)",
                   highlight=False)
 
