@@ -93,10 +93,12 @@ class Bench:
 def make_model(name: str):
     """(Bench, request rows, "arrays"|"records"): a 100-tree forest on ``name``, promoted
     into the temporary store the way the package task writes it."""
-    import bentoml
     from sklearn.ensemble import RandomForestClassifier
 
-    from selftrain.schema import FeatureSchema, save_model
+    from selftrain.lines import record_promotion
+    from selftrain.record import PackagedModel
+    from selftrain.schema import FeatureSchema
+    from tasks.model_store import store_model
 
     forest = RandomForestClassifier(n_estimators=100, random_state=0)
     if name == "digits":
@@ -124,12 +126,13 @@ def make_model(name: str):
         schema = FeatureSchema.from_frame(X.iloc[:0], model.classes_, roles,
                                           known_categories(pre), learned_medians(pre))
         rows, body = X[schema.feature_names], "records"
-    meta = {"classes": schema.classes, "feature_names": schema.feature_names,
-            "config": {"serving": {"max_batch_rows": 1000}}}
-    with bentoml.models.create(f"bench-{name}", labels={"stage": "production"},
-                               metadata=meta) as entry:
-        entry.info.metadata["integrity"] = save_model(entry.path, model, schema)
-    return Bench(str(entry.tag)), rows, body
+    # Stored and made production the way a run does: the compiled (ONNX) form is checked
+    # on held-out rows and served when it agrees, as in production.
+    record = PackagedModel(line=f"bench-{name}", features=schema,
+                           config={"serving": {"max_batch_rows": 1000}})
+    tag = store_model(model, record, held_out=[rows[:300]])
+    record_promotion(record.line, tag, by="benchmarks/serving.py")
+    return Bench(tag), rows, body
 
 
 def make_payloads(rows, body: str) -> dict[str, list[bytes]]:
