@@ -24,6 +24,7 @@ SCHEMA_KEYS = ("classes", "feature_names", "dtypes", "columns")
 DROPPED_KEY = "dropped_columns"
 CONFIG_KEY = "config"
 PROMOTED_AT_KEY = "promoted_at"
+INFERENCE_KEY = "inference"  # which form serves (onnx or sklearn) and why
 LINE_LABEL = "line"
 RUN_LABEL = "run"
 

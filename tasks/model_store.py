@@ -34,7 +34,7 @@ from bentoml._internal.models.model import ModelStore  # a staging store beside 
 from selftrain.compiled import compiled_summary
 from selftrain.integrity import RECORD_KEY, IntegrityError, verify_artifacts
 from selftrain.lines import production_stack, store_home
-from selftrain.record import PackagedModel
+from selftrain.record import INFERENCE_KEY, PackagedModel
 
 STAGING_DIR = ".selftrain-staging"
 PAUSE_ENV = "SELFTRAIN_PAUSE_AT"
@@ -42,7 +42,6 @@ PAUSE_SECONDS_ENV = "SELFTRAIN_PAUSE_SECONDS"
 PAUSE_POINTS = ("written", "staged", "moved")
 
 logger = logging.getLogger("selftrain.store")
-INFERENCE_KEY = "inference"  # which form serves (onnx or sklearn) and why
 
 
 @contextlib.contextmanager
@@ -194,7 +193,8 @@ def _write_latest(line_dir: Path, version: str) -> None:
     os.replace(tmp, line_dir / "latest")
 
 
-def store_model(model, record: PackagedModel, held_out: list | None = None) -> str:
+def store_model(model, record: PackagedModel, held_out: list | None = None,
+                log: logging.Logger | logging.LoggerAdapter = logger) -> str:
     """Write ``model`` with its ``record`` (signed) as a new entry of ``record.line``; its tag.
     With ``held_out`` rows the model is also compiled and checked on them
     (``selftrain.compiled``); which form serves, and why, is the ``inference`` key.
@@ -202,5 +202,7 @@ def store_model(model, record: PackagedModel, held_out: list | None = None) -> s
     with new_entry(record) as entry:
         entry.info.metadata.update(record.save(entry.path, model, held_out).metadata())
         if held_out is not None:
-            entry.info.metadata[INFERENCE_KEY] = compiled_summary(entry.path)
+            summary = compiled_summary(entry.path)
+            entry.info.metadata[INFERENCE_KEY] = summary
+            log.info("inference: %s (%s)", summary["kind"], summary["why"])
     return str(entry.tag)

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 from pathlib import Path
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
-from prefect.exceptions import MissingContextError
 
 from selftrain.config import PipelineConfig
 from selftrain.record import PackagedModel
 from tasks.mask import PreparedData
-from tasks.model_store import INFERENCE_KEY, read_entry, store_model
+from tasks.model_store import store_model
 
 
 @task(name="package", cache_policy=NONE)
@@ -25,10 +23,8 @@ def package_model(model, data: PreparedData, config: PipelineConfig, metrics: di
     The entry enters the store complete, with one rename (``tasks.model_store``): a failure
     or a kill leaves the store as it was. It is not production yet: the caller switches.
     """
-    tag = store_model(model, packaged_record(data, config, metrics, lineage),
-                      held_out=held_out_rows(data))
-    log_inference(tag)
-    return tag
+    return store_model(model, packaged_record(data, config, metrics, lineage),
+                       held_out=held_out_rows(data), log=get_run_logger())
 
 
 @task(name="keep-candidate", cache_policy=NONE)
@@ -47,15 +43,6 @@ def held_out_rows(data: PreparedData) -> list:
     return [data.workspace.load_frame(name) for name in ("X_val_raw", "X_test_raw")]
 
 
-
-def log_inference(tag: str) -> None:
-    """Which form is served (``onnx`` or ``sklearn``) and why, in the run's log."""
-    summary = read_entry(tag).record.facts.get(INFERENCE_KEY) or {}
-    try:
-        log = get_run_logger()
-    except MissingContextError:  # called outside a flow run (a script, a test)
-        log = logging.getLogger("selftrain.package")
-    log.info("inference: %s (%s)", summary.get("kind"), summary.get("why"))
 
 
 def packaged_record(data: PreparedData, config: PipelineConfig, metrics: dict,
