@@ -151,7 +151,7 @@ def records(frame) -> list[dict]:
 
 def as_array(bench: Bench, rows) -> np.ndarray:
     """``rows`` as the server hands them to the model (records through our validator)."""
-    from serving.validation import RowValidator
+    from selftrain.row_rules import RowValidator
 
     if not bench.model.schema.roles:
         return np.asarray(rows, dtype=np.float64)
@@ -172,7 +172,8 @@ def profile_one_request(bench: Bench, rows, body: str) -> dict:
     process: our validation, BentoML's typed parse, the array, the model, the answer."""
     from pydantic import TypeAdapter
 
-    from serving.validation import Prediction, RowValidator
+    from selftrain.row_rules import RowValidator
+    from serving.answers import Prediction
 
     validator = RowValidator(bench.model.schema, 1000)
     payload = make_payloads(rows, body)["single"][0]

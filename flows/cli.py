@@ -106,10 +106,10 @@ def serve(
     tag: Annotated[str | None, typer.Option(help="model tag; default: the latest promoted")] = None,
 ) -> None:
     """Serve the promoted model on 127.0.0.1 (POST /predict, /predict_proba, GET /metadata)."""
-    from serving.model import NoPromotedModel
+    from selftrain.store import NoServableModel
     from serving.run import serve as start_server
 
-    with one_message(NoPromotedModel, code=1):
+    with one_message(NoServableModel, code=1):
         code = start_server(port=port, tag=tag)
     raise typer.Exit(code)
 

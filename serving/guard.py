@@ -2,7 +2,7 @@
 
 A POST to /predict or /predict_proba is read here first: the body within its size limit
 (a client that hangs up mid-body is logged and counted as 499, never a 5xx), then parsed
-and validated against the served model's schema (``serving.validation``). A bad request
+and validated against the served model's schema (``selftrain.row_rules``). A bad request
 gets its 400/422 naming the row and field and never reaches BentoML; a good one is
 handed on to the ``@bentoml.api`` endpoint as ``{"rows": [...]}``, its documented body.
 """
@@ -18,7 +18,7 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from serving.validation import MAX_ECHO, RequestError
+from selftrain.row_rules import MAX_ECHO, RequestError
 
 logger = logging.getLogger("selftrain.serving")
 GUARDED_PATHS = frozenset({"/predict", "/predict_proba"})

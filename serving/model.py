@@ -26,11 +26,10 @@ from pydantic import ValidationError
 from selftrain import load_config
 from selftrain.compiled import load_predictor
 from selftrain.config import ServingSettings
-from selftrain.integrity import RECORD_KEY, IntegrityError, verify_artifacts
-from selftrain.lines import production_stack
-from selftrain.lines import store_home as _store_home
+from selftrain.integrity import RECORD_KEY
 from selftrain.record import SCHEMA_KEYS
 from selftrain.schema import SCHEMA_FILE, FeatureSchema
+from selftrain.store import NoServableModel, servable_entry
 
 logger = logging.getLogger("selftrain.serving")
 # BentoML leaves the root logger at WARNING: without a level of its own, the service's
@@ -41,10 +40,6 @@ TAG_ENV = "SELFTRAIN_MODEL_TAG"
 LINE_ENV = "SELFTRAIN_MODEL_NAME"
 CONFIG_ENV = "SELFTRAIN_CONFIG"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-
-
-class NoPromotedModel(RuntimeError):
-    """The store holds no model the service could serve; the message says what to do."""
 
 
 def model_line(environ=os.environ) -> str:
@@ -60,37 +55,15 @@ def model_line(environ=os.environ) -> str:
 
 def resolve_model_tag(line: str, requested: str | None = None) -> str:
     """The exact tag to serve: ``requested`` if given (``name:version`` or a version),
-    else the production model of ``line``, or the one before it when it fails its check."""
-    if requested:
-        tag = requested if ":" in requested else f"{line}:{requested}"
-        try:
-            model = bentoml.models.get(tag)
-            verify_artifacts(model.path, model.info.metadata.get(RECORD_KEY), f"model {tag}")
-        except IntegrityError as exc:
-            raise NoPromotedModel(str(exc)) from None
-        except Exception:
-            raise NoPromotedModel(f"model {tag!r} (from ${TAG_ENV}) is not in the BentoML "
-                                  f"model store at {store_home()}") from None
-        return str(model.tag)
-    promoted = production_entries(line)
-    if not promoted:
-        raise NoPromotedModel(
-            f"model line {line!r} has no production model in the BentoML model store at "
-            f"{store_home()}: "
-            "run the training pipeline until a model passes the gate, or point "
-            "BENTOML_HOME at the store that holds it")
-    for model in promoted:
-        try:
-            verify_artifacts(model.path, model.info.metadata.get(RECORD_KEY), f"model {model.tag}")
-        except IntegrityError as exc:
-            if str(model.tag) not in _reported:  # once, not at every reload check
-                _reported.add(str(model.tag))
-                logger.error("%s; trying the next production model", exc)
-            continue
-        return str(model.tag)
-    raise NoPromotedModel(
-        f"no production model {line!r} in the BentoML model store at {store_home()} "
-        "passes its integrity check (see the log); promote a model with this installation")
+    else the production model of ``line`` that verifies (``selftrain.store``).
+    NoServableModel says why there is none."""
+    try:
+        return servable_entry(line, requested, skipped=_skipped).tag
+    except NoServableModel as exc:
+        hint = (f" (from ${TAG_ENV})" if requested else
+                ": run the training pipeline until a model passes the gate, or point "
+                "BENTOML_HOME at the store that holds it")
+        raise NoServableModel(f"{exc}{hint}") from None
 
 
 def stored_schema(tag: str) -> FeatureSchema:
@@ -102,20 +75,11 @@ def stored_schema(tag: str) -> FeatureSchema:
 _reported: set[str] = set()
 
 
-def production_entries(line: str) -> list:
-    """The production models of ``line``, most recent first (its history, see
-    ``selftrain.lines``). An unreadable entry (half-written, no model.yaml) is skipped
-    with one log line, never taken for an empty store."""
-    entries = []
-    for tag in production_stack(line):
-        try:
-            entries.append(bentoml.models.get(tag))
-        except Exception as exc:
-            if tag not in _reported:
-                _reported.add(tag)
-                logger.warning("skipping unreadable model store entry %s (%s)", tag,
-                               type(exc).__name__)
-    return entries
+def _skipped(reason: str) -> None:
+    """Log a production entry passed over, once per process, not at every reload check."""
+    if reason not in _reported:
+        _reported.add(reason)
+        logger.error("skipping %s; serving the production model before it", reason)
 
 
 def packed_model_tag() -> str | None:
@@ -187,10 +151,6 @@ def recorded_settings(metadata: dict, tag: str) -> ServingSettings:
         logger.warning("%s: recorded serving settings unreadable (%s errors): using defaults",
                        tag, exc.error_count())
         return ServingSettings()
-
-
-def store_home() -> str:
-    return str(_store_home())
 
 
 _WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")

@@ -26,7 +26,8 @@ import anyio
 import bentoml
 import numpy as np
 
-from serving.model import TAG_ENV, LoadedModel, NoPromotedModel, open_model, resolve_model_tag
+from selftrain.store import NoServableModel
+from serving.model import TAG_ENV, LoadedModel, open_model, resolve_model_tag
 
 RELOAD_ENV = "SELFTRAIN_RELOAD_SECONDS"
 DEFAULT_RELOAD_SECONDS = 10.0
@@ -102,7 +103,7 @@ class ModelWatcher:
         """True when a new model was swapped in."""
         try:
             tag = await anyio.to_thread.run_sync(resolve_model_tag, self.line)
-        except NoPromotedModel:
+        except NoServableModel:
             return False  # the store was emptied: keep serving what is loaded
         retry_at, backoff = self.refused.get(tag, (0.0, self.interval / 2))
         if tag == self.current.tag or time.monotonic() < retry_at:

@@ -42,7 +42,7 @@ def serve(port: int | None = None, tag: str | None = None, host: str = "127.0.0.
     the line's promotions and rollbacks. The port defaults to the one recorded with the
     model (``serving.port``).
 
-    Raises ``serving.model.NoPromotedModel`` before starting anything when the
+    Raises ``selftrain.store.NoServableModel`` before starting anything when the
     store has no model to serve (or not the requested ``tag``).
     """
     requested = tag or os.environ.get(TAG_ENV)
@@ -149,12 +149,12 @@ def _reap_group(pgid: int, timeout: float) -> None:
 
 def main() -> None:
     """``python -m serving.run [PORT]``: what ``make serve`` calls."""
-    from serving.model import NoPromotedModel
+    from selftrain.store import NoServableModel
 
     port = int(sys.argv[1]) if len(sys.argv) > 1 else None
     try:
         sys.exit(serve(port))
-    except NoPromotedModel as exc:
+    except NoServableModel as exc:
         sys.exit(f"selftrain serve: cannot start: {exc}")
 
 

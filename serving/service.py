@@ -29,13 +29,15 @@ from starlette.responses import JSONResponse  # noqa: E402
 from starlette.routing import Route  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
+from selftrain.row_rules import RowValidator  # noqa: E402
+from selftrain.store import NoServableModel  # noqa: E402
+from serving.answers import Prediction, Probabilities  # noqa: E402
 from serving.auth import BearerTokenAuth, bearer_token_or_exit  # noqa: E402
 from serving.batching import Batcher  # noqa: E402
 from serving.guard import RequestGuard  # noqa: E402
 from serving.model import (  # noqa: E402
     TAG_ENV,
     LoadedModel,
-    NoPromotedModel,
     model_line,
     open_model,
     packed_model_tag,
@@ -43,7 +45,6 @@ from serving.model import (  # noqa: E402
     stored_schema,
 )
 from serving.reload import ModelWatcher, reload_interval  # noqa: E402
-from serving.validation import Prediction, Probabilities, RowValidator  # noqa: E402
 
 BATCHING_ENV = "SELFTRAIN_BATCHING"
 WORKERS_ENV = "SELFTRAIN_WORKERS"
@@ -55,7 +56,7 @@ try:
     WORKERS = os.environ.get(WORKERS_ENV, "1")
     if not (WORKERS.isdigit() and int(WORKERS) >= 1):
         raise ValueError(f"${WORKERS_ENV} must be a number of processes >= 1, got {WORKERS!r}")
-except (NoPromotedModel, ValueError) as exc:
+except (NoServableModel, ValueError) as exc:
     raise SystemExit(f"selftrain serve: cannot start: {exc}") from None
 TOKEN = bearer_token_or_exit()
 # The typed input of both endpoints: the rows of the model's schema, as records or arrays.

@@ -8,8 +8,7 @@ with one ``rename``. Making it production is a separate, later step (``selftrain
 A kill at any point leaves either nothing in the store or a complete entry that is not
 (yet) production; staging left by a killed process is removed by the next promotion.
 
-Reading: each entry is read on its own and an unreadable one (an empty folder, a missing
-``model.yaml``) is reported and skipped, never taken for an empty store.
+Reading is ``selftrain.store``'s (shared with serving and batch scoring).
 
 ``$SELFTRAIN_PAUSE_AT=<point>`` makes packaging stop at that point (``written``,
 ``staged``, ``moved``) and wait to be killed: how the tests kill it at each of them
@@ -25,16 +24,16 @@ import secrets
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import bentoml
 from bentoml._internal.models.model import ModelStore  # a staging store beside the real one
 
 from selftrain.compiled import compiled_summary
-from selftrain.integrity import RECORD_KEY, IntegrityError, verify_artifacts
-from selftrain.lines import production_stack, store_home
+from selftrain.integrity import RECORD_KEY, verify_artifacts
+from selftrain.lines import store_home
 from selftrain.record import INFERENCE_KEY, PackagedModel
+from selftrain.store import NoServableModel, servable_entry
 
 STAGING_DIR = ".selftrain-staging"
 PAUSE_ENV = "SELFTRAIN_PAUSE_AT"
@@ -76,64 +75,16 @@ def new_entry(record: PackagedModel) -> Iterator:
             shutil.rmtree(entry.path, ignore_errors=True)
 
 
-@dataclass(frozen=True)
-class StoredEntry:
-    """One entry of a line as read from the store: its record, or why it cannot be read."""
-
-    tag: str
-    path: Path
-    created: str
-    record: PackagedModel | None
-    problem: str | None = None
-
-
-def line_names() -> list[str]:
-    """Every line in the store, and every line with a history."""
-    names = {p.name for p in (store_home() / "models").glob("*") if p.is_dir()}
-    names |= {p.stem for p in (store_home() / "selftrain-lines").glob("*.jsonl")}
-    return sorted(names)
-
-
-def line_entries(line: str) -> list[StoredEntry]:
-    """The entries of ``line``, oldest first; unreadable ones carry their problem."""
-    out = []
-    for folder in sorted((store_home() / "models" / line).glob("*")):
-        if folder.is_dir():
-            out.append(read_entry(f"{line}:{folder.name}"))
-    return sorted(out, key=lambda e: e.created)
-
-
-def read_entry(tag: str) -> StoredEntry:
-    """The entry ``tag``; an unreadable one is returned with its problem, never raised."""
-    line, _, version = tag.partition(":")
-    path = store_home() / "models" / line / version
-    try:
-        stored = bentoml.models.get(tag)
-        record = PackagedModel.from_metadata(line, dict(stored.info.metadata),
-                                             dict(stored.info.labels))
-    except Exception as exc:  # a partial or foreign entry must not hide the others
-        return StoredEntry(tag, path, "", None, f"unreadable: {type(exc).__name__}: "
-                           f"{str(exc)[:160]}")
-    return StoredEntry(str(stored.tag), Path(stored.path), stored.creation_time.isoformat(),
-                       record)
-
-
 def open_production(line: str, log=logger):
-    """(tag, estimator, FeatureSchema, record) of the production model of ``line``: the top
-    of its history that reads and verifies; one log line for each that does not. None when
-    the line has no production model."""
-    for tag in production_stack(line):
-        entry = read_entry(tag)
-        if entry.record is None:
-            log.warning("production model %s: %s; trying the one before it", tag, entry.problem)
-            continue
-        try:
-            model, schema = entry.record.load(entry.path, f"production model {tag}")
-        except IntegrityError as exc:
-            log.warning("%s; trying the one before it", exc)
-            continue
-        return tag, model, schema, entry.record
-    return None
+    """(tag, estimator, FeatureSchema, record) of the production model of ``line`` (see
+    ``selftrain.store``; one log line for each entry passed over), None when it has none."""
+    try:
+        entry = servable_entry(line, skipped=lambda reason: log.warning(
+            "production model skipped: %s; trying the one before it", reason))
+    except NoServableModel:
+        return None
+    model, schema = entry.record.load(entry.path, f"production model {entry.tag}")
+    return entry.tag, model, schema, entry.record
 
 
 def pause_at(point: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from selftrain.integrity import IntegrityError, verify_artifacts
 from selftrain.lines import (
     LineEvent,
     NothingToRollBack,
@@ -19,7 +18,7 @@ from selftrain.lines import (
     record_promotion,
     record_rollback,
 )
-from tasks.model_store import StoredEntry, line_entries, line_names, read_entry
+from selftrain.store import StoredEntry, line_entries, line_names, read_entry
 from tasks.promote import line_lock
 from tasks.workspace import exclusive
 
@@ -66,7 +65,7 @@ def list_lines(only: str | None = None) -> dict[str, list[ListedEntry]]:
         earlier = ever_production(line)
         rows = []
         for entry in line_entries(line):
-            status = entry.problem or _verified(entry) or (
+            status = entry.verify() or (
                 "production" if stack and entry.tag == stack[0] else
                 "earlier production" if entry.tag in earlier else "")
             rows.append(ListedEntry(entry, status))
@@ -75,11 +74,9 @@ def list_lines(only: str | None = None) -> dict[str, list[ListedEntry]]:
 
 
 def _check_servable(entry: StoredEntry, current: str | None) -> None:
-    if entry.record is None:
-        raise SwitchRefused(f"{entry.tag}: {entry.problem or 'not in the store'}")
-    problem = _verified(entry)
+    problem = entry.verify()
     if problem:
-        raise SwitchRefused(f"{entry.tag}: {problem}")
+        raise SwitchRefused(problem)
     if current and current != entry.tag:
         now = read_entry(current)
         if now.record is not None:
@@ -89,10 +86,3 @@ def _check_servable(entry: StoredEntry, current: str | None) -> None:
                                     f"than the production model {current}: servers of this "
                                     "line would refuse it")
 
-
-def _verified(entry: StoredEntry) -> str | None:
-    try:
-        verify_artifacts(entry.path, entry.record.integrity, entry.tag)
-    except IntegrityError as exc:
-        return str(exc)
-    return None

@@ -27,10 +27,9 @@ from prefect.cache_policies import NONE
 
 from selftrain.compiled import Predictor, load_predictor
 from selftrain.integrity import IntegrityError
-from selftrain.lines import production_stack, store_home
 from selftrain.row_rules import check_rows, missing_columns
 from selftrain.schema import FeatureSchema
-from tasks.model_store import read_entry
+from selftrain.store import NoServableModel, servable_entry
 from tasks.validate import CSV_SUFFIXES, PARQUET_SUFFIXES
 
 CHUNK_ROWS = 100_000
@@ -74,31 +73,18 @@ def open_scoring_model(line: str, requested: str | None = None,
     as serving opens it). Nothing is loaded before its integrity record verifies.
     ``threads``: onnxruntime's (default 1: on a shared 2-core machine a second thread
     measured slower)."""
-    if requested:
-        tags = [requested if ":" in requested else f"{line}:{requested}"]
-    else:
-        tags = production_stack(line)
-        if not tags:
-            raise ScoringError(f"model line {line!r} has no production model in the BentoML "
-                               f"model store at {store_home()}: train one (selftrain run) or "
-                               "pass --model TAG")
-    errors = []
-    for tag in tags:
-        entry = read_entry(tag)
-        if entry.record is None:
-            errors.append(f"model {tag!r} is not in the BentoML model store at {store_home()}"
-                          if "NotFound" in (entry.problem or "") else
-                          f"model {tag}: {entry.problem}")
-            continue
-        try:
-            predictor = load_predictor(entry.path, entry.record.integrity, f"model {tag}",
-                                       threads=threads or 1)
-        except IntegrityError as exc:
-            errors.append(str(exc))
-            continue
-        id_column = (entry.record.config.get("data") or {}).get("id_column")
-        return ScoringModel(entry.tag, predictor, predictor.schema, id_column)
-    raise ScoringError("; ".join(errors))
+    try:
+        entry = servable_entry(line, requested)
+    except NoServableModel as exc:
+        hint = "" if requested else ": train one (selftrain run) or pass --model TAG"
+        raise ScoringError(f"{exc}{hint}") from None
+    try:
+        predictor = load_predictor(entry.path, entry.record.integrity, f"model {entry.tag}",
+                                   threads=threads or 1)
+    except IntegrityError as exc:  # changed since it was verified
+        raise ScoringError(str(exc)) from None
+    id_column = (entry.record.config.get("data") or {}).get("id_column")
+    return ScoringModel(entry.tag, predictor, predictor.schema, id_column)
 
 
 def score_table(model: ScoringModel, input_path: str | Path, output_path: str | Path,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from selftrain.row_rules import check_rows, missing_columns
+from selftrain.row_rules import RequestError, RowValidator, check_rows, missing_columns
 from selftrain.schema import FeatureSchema
 
 SCHEMA = FeatureSchema(
@@ -52,8 +52,6 @@ def test_each_refused_row_is_named_with_its_field_and_reason():
 
 
 def test_the_endpoint_refuses_the_same_rows():
-    from serving.validation import RequestError, RowValidator
-
     validator = RowValidator(SCHEMA, max_rows=10)
     for i, (record, field) in enumerate(RECORDS):
         body = json.dumps([dict(zip(SCHEMA.feature_names, record, strict=True))]).encode()
