@@ -48,7 +48,7 @@ bench: install ## accuracy and speed benchmarks (tables on stdout, JSON in bench
 	$(BIN)/python -m benchmarks.accuracy
 
 serve: install ## serve the promoted model on 127.0.0.1:3000 (make serve PORT=3001; SELFTRAIN_MODEL_TAG=name:version)
-	$(BIN)/python -m serving.run $(PORT)
+	$(BIN)/selftrain serve $(if $(PORT),--port $(PORT))
 
 PREFECT_PORT ?= 4200
 CHROMIUM := /usr/bin/chromium

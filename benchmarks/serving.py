@@ -173,7 +173,7 @@ def profile_one_request(bench: Bench, rows, body: str) -> dict:
     from pydantic import TypeAdapter
 
     from selftrain.row_rules import RowValidator
-    from serving.answers import Prediction
+    from serving.model import Prediction
 
     validator = RowValidator(bench.model.schema, 1000)
     payload = make_payloads(rows, body)["single"][0]

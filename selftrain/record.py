@@ -8,11 +8,13 @@ metadata; the gate, serving, ``selftrain models`` and the test fixtures read it 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
+from selftrain.config import ServingSettings
 from selftrain.integrity import RECORD_KEY
 from selftrain.schema import FeatureSchema, load_model, save_model
 
@@ -114,3 +116,17 @@ def _without_none(value):
     if isinstance(value, list):
         return [_without_none(v) for v in value if v is not None]
     return value
+
+
+def recorded_serving(metadata: dict, tag: str) -> ServingSettings:
+    """The ``serving`` section of the config the model was trained with (not the working
+    directory's params.yaml); the defaults, with a log line, when it recorded none or
+    one this version cannot read."""
+    section = (metadata.get(CONFIG_KEY) or {}).get("serving")
+    try:
+        return ServingSettings.model_validate(section or {})
+    except ValidationError as exc:
+        logging.getLogger("selftrain.serving").warning(
+            "%s: recorded serving settings unreadable (%s errors): using defaults", tag,
+            exc.error_count())
+        return ServingSettings()

@@ -61,9 +61,7 @@ def api_token(environ: Mapping[str, str] = os.environ) -> str | None:
             "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
         )
     if not all(33 <= ord(c) <= 126 for c in token):
-        raise AuthConfigError(
-            f"the API token in {source} must be printable ASCII without spaces"
-        )
+        raise AuthConfigError(f"the API token in {source} must be printable ASCII without spaces")
     return token
 
 
@@ -77,19 +75,12 @@ class BearerTokenAuth:
         self.app = app
         self._digest = None if token is None else _sha256(token.encode("ascii"))
         if token is None:
-            logger.warning(
-                "API authentication is off: set $%s or $%s to require a bearer token",
-                TOKEN_ENV,
-                TOKEN_FILE_ENV,
-            )
+            logger.warning("API authentication is off: set $%s or $%s to require a bearer token",
+                           TOKEN_ENV, TOKEN_FILE_ENV)
 
     async def __call__(self, scope, receive, send) -> None:
-        if (
-            self._digest is None
-            or scope["type"] not in ("http", "websocket")
-            or scope["path"] in OPEN_PATHS
-            or self._authorized(scope.get("headers") or [])
-        ):
+        if self._digest is None or scope["type"] not in ("http", "websocket") \
+                or scope["path"] in OPEN_PATHS or self._authorized(scope.get("headers") or []):
             await self.app(scope, receive, send)
         elif scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
@@ -116,12 +107,9 @@ def bearer_token_or_exit() -> str | None:
 
 
 def _unauthorized() -> Response:
-    return Response(
-        b'{"error":"missing or invalid bearer token: send \'Authorization: Bearer <token>\'"}',
-        status_code=401,
-        media_type="application/json",
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+    return Response(b'{"error":"missing or invalid bearer token: send \'Authorization: Bearer '
+                    b'<token>\'"}', status_code=401, media_type="application/json",
+                    headers={"WWW-Authenticate": "Bearer"})
 
 
 def _sha256(data: bytes) -> bytes:

@@ -21,13 +21,13 @@ from typing import Any
 import bentoml
 import numpy as np
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel
 
 from selftrain import load_config
 from selftrain.compiled import load_predictor
-from selftrain.config import ServingSettings
+from selftrain.config import PARAMS_FILE, ServingSettings
 from selftrain.integrity import RECORD_KEY
-from selftrain.record import SCHEMA_KEYS
+from selftrain.record import SCHEMA_KEYS, recorded_serving
 from selftrain.schema import SCHEMA_FILE, FeatureSchema
 from selftrain.store import NoServableModel, servable_entry
 
@@ -42,6 +42,20 @@ CONFIG_ENV = "SELFTRAIN_CONFIG"
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+class Probabilities(BaseModel):
+    """The answer of POST /predict_proba."""
+
+    model_tag: str
+    classes: list[int | str]
+    probabilities: list[list[float]]
+
+
+class Prediction(Probabilities):
+    """The answer of POST /predict: labels beside their probabilities."""
+
+    labels: list[int | str]
+
+
 def model_line(environ=os.environ) -> str:
     """The line to serve: the name in $SELFTRAIN_MODEL_TAG, else $SELFTRAIN_MODEL_NAME, else
     the model line of params.yaml (or $SELFTRAIN_CONFIG), the one the run promotes to."""
@@ -49,8 +63,7 @@ def model_line(environ=os.environ) -> str:
         return environ[TAG_ENV].split(":")[0]
     if environ.get(LINE_ENV):
         return environ[LINE_ENV]
-    path = Path(environ.get(CONFIG_ENV, "params.yaml"))
-    return load_config(path if path.exists() else None).model_line
+    return load_config(environ.get(CONFIG_ENV, PARAMS_FILE)).model_line
 
 
 def resolve_model_tag(line: str, requested: str | None = None) -> str:
@@ -137,20 +150,8 @@ def open_model(stored) -> LoadedModel:
                         f"{type(predictor.sklearn_model).__name__} has no predict_proba")
     logger.info("model %s: serving the %s form (%s)", stored.tag, predictor.kind, predictor.why)
     return LoadedModel(tag=str(stored.tag), predictor=predictor, schema=predictor.schema,
-                       settings=recorded_settings(metadata, str(stored.tag)),
+                       settings=recorded_serving(metadata, str(stored.tag)),
                        metadata=metadata, created_at=stored.creation_time.isoformat())
-
-
-def recorded_settings(metadata: dict, tag: str) -> ServingSettings:
-    """The ``serving`` section of the config the model was trained with; the defaults
-    (with a log line) when it recorded none or one this version cannot read."""
-    section = (metadata.get("config") or {}).get("serving")
-    try:
-        return ServingSettings.model_validate(section or {})
-    except ValidationError as exc:
-        logger.warning("%s: recorded serving settings unreadable (%s errors): using defaults",
-                       tag, exc.error_count())
-        return ServingSettings()
 
 
 _WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")

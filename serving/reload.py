@@ -48,10 +48,8 @@ def reload_interval(environ: Mapping[str, str] = os.environ, pinned: bool = Fals
     if pinned or environ.get(TAG_ENV):
         return None
     raw = environ.get(RELOAD_ENV, "").strip()
-    if not raw:
-        return DEFAULT_RELOAD_SECONDS
     try:
-        seconds = float(raw)
+        seconds = float(raw or DEFAULT_RELOAD_SECONDS)
     except ValueError:
         seconds = math.nan
     if not math.isfinite(seconds) or seconds < 0:

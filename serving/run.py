@@ -20,17 +20,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from selftrain.offline import TELEMETRY_OFF
-from serving.model import LINE_ENV, TAG_ENV, model_line, recorded_settings, resolve_model_tag
+from selftrain.record import recorded_serving
+from serving.model import LINE_ENV, TAG_ENV, model_line, resolve_model_tag
 
 SERVICE = "serving.service:SelftrainClassifier"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 QUIET_ENV = {**TELEMETRY_OFF, "OMP_NUM_THREADS": "1"}
 # Signal received -> signal sent to the server's process group.
-FORWARDED_SIGNALS = {
-    signal.SIGTERM: signal.SIGTERM,
-    signal.SIGINT: signal.SIGINT,
-    signal.SIGHUP: signal.SIGTERM,
-}
+FORWARDED_SIGNALS = {signal.SIGTERM: signal.SIGTERM, signal.SIGINT: signal.SIGINT,
+                     signal.SIGHUP: signal.SIGTERM}
 STOP_TIMEOUT = 30.0
 
 
@@ -50,15 +48,14 @@ def serve(port: int | None = None, tag: str | None = None, host: str = "127.0.0.
     resolved = resolve_model_tag(line, requested)
     import bentoml
 
-    settings = recorded_settings(bentoml.models.get(resolved).info.metadata, resolved)
+    settings = recorded_serving(bentoml.models.get(resolved).info.metadata, resolved)
     # Only a requested tag is pinned: otherwise the server follows new promotions.
     env = server_env(resolved if requested else None, **{LINE_ENV: line})
     return run_server(server_command(port or settings.port, host), env)
 
 
-def run_server(
-    command: Sequence[str], env: dict[str, str] | None = None, stop_timeout: float = STOP_TIMEOUT
-) -> int:
+def run_server(command: Sequence[str], env: dict[str, str] | None = None,
+               stop_timeout: float = STOP_TIMEOUT) -> int:
     """Run ``command`` in a new process group until it exits; its exit code
     (128 + signal number when a signal ended it).
 
@@ -120,10 +117,8 @@ def _install(handlers: dict) -> dict:
     thread may set handlers: elsewhere, nothing changes (and no signal is forwarded)."""
     if threading.current_thread() is not threading.main_thread():
         return {}
-    return {
-        signum: signal.signal(signum, signal.SIG_DFL if action is None else action)
-        for signum, action in handlers.items()
-    }
+    return {signum: signal.signal(signum, signal.SIG_DFL if action is None else action)
+            for signum, action in handlers.items()}
 
 
 def _signal_group(pgid: int, signum: int) -> bool:
@@ -145,18 +140,3 @@ def _reap_group(pgid: int, timeout: float) -> None:
         if not _signal_group(pgid, 0):
             return
     _signal_group(pgid, signal.SIGKILL)
-
-
-def main() -> None:
-    """``python -m serving.run [PORT]``: what ``make serve`` calls."""
-    from selftrain.store import NoServableModel
-
-    port = int(sys.argv[1]) if len(sys.argv) > 1 else None
-    try:
-        sys.exit(serve(port))
-    except NoServableModel as exc:
-        sys.exit(f"selftrain serve: cannot start: {exc}")
-
-
-if __name__ == "__main__":
-    main()

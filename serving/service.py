@@ -31,13 +31,14 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 from selftrain.row_rules import RowValidator  # noqa: E402
 from selftrain.store import NoServableModel  # noqa: E402
-from serving.answers import Prediction, Probabilities  # noqa: E402
 from serving.auth import BearerTokenAuth, bearer_token_or_exit  # noqa: E402
 from serving.batching import Batcher  # noqa: E402
 from serving.guard import RequestGuard  # noqa: E402
 from serving.model import (  # noqa: E402
     TAG_ENV,
     LoadedModel,
+    Prediction,
+    Probabilities,
     model_line,
     open_model,
     packed_model_tag,

@@ -19,9 +19,10 @@ from prefect.transactions import transaction
 
 from selftrain.config import PipelineConfig
 from selftrain.lines import ever_production, production_tag, record_promotion, store_home
+from selftrain.store import line_entries
 from tasks.gate import gate_candidate
 from tasks.mask import PreparedData
-from tasks.model_store import clear_stale_staging, line_entries
+from tasks.model_store import clear_stale_staging
 from tasks.package import keep_candidate, package_model, packaged_record
 from tasks.workspace import CANDIDATES_DIR, exclusive
 
