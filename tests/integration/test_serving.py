@@ -1,4 +1,6 @@
-"""The BentoML service, tested through a real ``bentoml serve`` on a loopback port."""
+"""The BentoML service, tested through a real ``bentoml serve`` on a loopback port.
+
+Every registry estimator, in both served forms, is in test_served_registry.py."""
 
 from __future__ import annotations
 
@@ -22,7 +24,6 @@ from serving_fixtures import (
     wait_ready,
 )
 
-from selftrain.estimators import ESTIMATOR_NAMES, make_estimator
 
 pytestmark = pytest.mark.slow
 
@@ -202,26 +203,3 @@ def test_server_refuses_to_start_without_a_promoted_model(tmp_path):
     assert done.returncode != 0
     assert f"model line '{LINE}' has no production model" in output
     assert "Traceback" not in output
-
-
-@pytest.mark.parametrize("name", ESTIMATOR_NAMES)
-def test_served_answers_equal_in_process_predict_proba_for_every_registry_estimator(
-        name, tmp_path):
-    from sklearn.datasets import load_digits
-
-    X, y = load_digits(return_X_y=True)
-    model = make_estimator(name, random_state=0).fit(X[::3], y[::3])
-    home = tmp_path / "home"
-    tag = promote_model(home, model, name=f"registry-{name.replace('_', '-')}")
-    port, log = free_port(), tmp_path / "server.log"
-    proc = start_server(home, port, log, SELFTRAIN_MODEL_TAG=tag)
-    url = f"http://127.0.0.1:{port}"
-    rows = X[1::7][:60]
-    try:
-        wait_ready(proc, url, log)
-        body = httpx.post(f"{url}/predict", json=rows.tolist(), timeout=30).json()
-    finally:
-        stop_server(proc)
-    assert body["model_tag"] == tag
-    np.testing.assert_allclose(body["probabilities"], model.predict_proba(rows), atol=1e-12)
-    assert body["labels"] == model.predict(rows).tolist()
