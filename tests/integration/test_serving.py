@@ -24,7 +24,6 @@ from serving_fixtures import (
     wait_ready,
 )
 
-
 pytestmark = pytest.mark.slow
 
 
