@@ -1,4 +1,5 @@
-"""The BentoML service, tested through a real ``bentoml serve`` on a loopback port.
+"""The BentoML service, tested through a real ``bentoml serve`` on a loopback port (the
+server test_serving_security shares, ``digits_server`` in conftest.py).
 
 Every registry estimator, in both served forms, is in test_served_registry.py."""
 
@@ -16,42 +17,28 @@ from serving_fixtures import (
     LINE,
     PROJECT_ROOT,
     QUIET,
-    digits_model,
     free_port,
-    promote_model,
-    start_server,
-    stop_server,
-    wait_ready,
 )
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def trained():
-    return digits_model()
+def trained(digits_server):
+    return digits_server.model, digits_server.X
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory, trained):
-    home = tmp_path_factory.mktemp("bentoml_home")
-    tag = promote_model(home, trained[0])
-    return home, tag
+def store(digits_server):
+    return digits_server.home, digits_server.tag
 
 
 @pytest.fixture(scope="module")
-def server(store, tmp_path_factory):
-    home, _ = store
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    proc = start_server(home, port, log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(proc, url, log)
-        with httpx.Client(base_url=url, timeout=30) as client:
-            yield client
-    finally:
-        stop_server(proc)
+def server(digits_server):
+    """A client of the shared server (conftest.py), with its token."""
+    with httpx.Client(base_url=digits_server.url, timeout=30,
+                      headers={"Authorization": f"Bearer {digits_server.token}"}) as client:
+        yield client
 
 
 def test_predict_matches_in_process_model_for_arrays_and_records(server, trained, store):
@@ -134,7 +121,7 @@ BAD_REQUESTS = {
     "Infinity": ("[[-Infinity" + ",1" * 63 + "]]", 422, "field 'pixel_0_0': must be a finite"),
     "beyond float32": ([[1e39] + ROW[1:]], 422, "field 'pixel_0_0': out of range"),
     "empty list": ([], 422, "no rows"),
-    "too many rows": ([ROW] * 1001, 422, "1001 rows exceed the limit of 1000"),
+    "too many rows": ([ROW] * 101, 422, "101 rows exceed the limit of 100"),  # recorded
     "malformed JSON": ("[[1, 2,", 400, "malformed JSON"),
     "not JSON at all": ("pixel_0_0=1", 400, "malformed JSON"),
     "scalar body": ("3", 422, "body must be a JSON array"),
