@@ -12,6 +12,16 @@ Bar: >= 100,000 rows/s end to end on this machine.
     python -m benchmarks.batch_scoring [--rows 1000000] [--quick]
 
 Prints a table, writes benchmarks/results/batch_scoring.json.
+
+``--cli`` runs what a user runs instead: each model stored and promoted as a run stores it
+(compiled and verified), then ``selftrain predict`` in a fresh process under
+``/usr/bin/time -v`` on Parquet and CSV files of each size given, side by side (say 1M and
+10M rows: streaming should keep the peak memory about the same), rows/s and peak RSS. The
+files are written chunk by chunk and deleted afterwards (10M digits rows: ~1.6 GB of CSV).
+
+    python -m benchmarks.batch_scoring --cli [--sizes 1000000 10000000] [--formats parquet csv]
+
+Writes benchmarks/results/batch_scoring_cli.json.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -28,6 +39,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 from sklearn.datasets import load_digits
 from sklearn.ensemble import RandomForestClassifier
 
@@ -37,6 +51,8 @@ from selftrain.schema import FeatureSchema, save_model
 from tasks.score import ScoringModel, score_table
 
 RESULTS = Path(__file__).parent / "results" / "batch_scoring.json"
+CLI_RESULTS = RESULTS.with_name("batch_scoring_cli.json")
+GENERATE_CHUNK = 1_000_000  # rows generated and written at a time
 BAR_ROWS_PER_S = 100_000
 THREADS = 1  # onnxruntime threads (--threads)
 
@@ -69,9 +85,8 @@ def digits_table(n: int, seed: int) -> pd.DataFrame:
 TABLES = {"digits": digits_table, "mixed": mixed_table}
 
 
-def package(name: str, directory: Path):
-    """(in-process model, compiled predictor, scikit-learn predictor, schema): the model
-    packaged as ``save_model`` packages it, compiled and verified on held-out rows."""
+def fit(name: str):
+    """(fitted model of raw records, its schema, held-out raw rows) for table ``name``."""
     train = TABLES[name](1500, 0)
     y = train.pop("label")
     roles = infer_roles(train, exclude=["id"])
@@ -79,7 +94,13 @@ def package(name: str, directory: Path):
     pre = model.steps[0][1]
     schema = FeatureSchema.from_frame(train[roles.features].iloc[:0], model.classes_, roles,
                                       known_categories(pre), learned_medians(pre))
-    held_out = TABLES[name](500, 1)[roles.features]
+    return model, schema, TABLES[name](500, 1)[roles.features]
+
+
+def package(name: str, directory: Path):
+    """(in-process model, compiled predictor, scikit-learn predictor, schema): the model
+    packaged as ``save_model`` packages it, compiled and verified on held-out rows."""
+    model, schema, held_out = fit(name)
     record = save_model(directory, model, schema, held_out=[held_out])
     (directory / "record.json").write_text(json.dumps(record))
     compiled = load_predictor(directory, record, name, threads=THREADS)
@@ -183,6 +204,101 @@ def run(rows: int, reps: int) -> dict:
     return results
 
 
+def write_table(name: str, rows: int, path: Path) -> None:
+    """``rows`` rows of table ``name`` (no label) to Parquet or CSV, a million at a time,
+    so that the generator never holds the table either."""
+    writer = None
+    try:
+        for start in range(0, rows, GENERATE_CHUNK):
+            frame = TABLES[name](min(GENERATE_CHUNK, rows - start), 2 + start // GENERATE_CHUNK)
+            frame = frame.drop(columns="label")
+            frame["id"] += start
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if writer is None:
+                writer = (pq.ParquetWriter(path, table.schema) if path.suffix == ".parquet"
+                          else pa_csv.CSVWriter(path, table.schema))
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def time_v(output: str) -> dict:
+    """Wall seconds and peak RSS (MB) from ``/usr/bin/time -v``'s report."""
+    fields = dict(line.strip().rsplit(": ", 1) for line in output.splitlines()
+                  if ": " in line and line.startswith("\t"))
+    wall = fields["Elapsed (wall clock) time (h:mm:ss or m:ss)"].split(":")
+    seconds = sum(float(part) * 60 ** i for i, part in enumerate(reversed(wall)))
+    return {"wall_seconds": round(seconds, 2),
+            "peak_rss_mb": round(int(fields["Maximum resident set size (kbytes)"]) / 1024)}
+
+
+def run_cli(sizes: list[int], formats: list[str]) -> dict:
+    """``selftrain predict`` in a fresh process on each model, size and format."""
+    results: dict = {"sizes": sizes, "formats": formats, "chunk_rows": 100_000,
+                     "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                 "load_average_at_start": os.getloadavg()},
+                     "bar_rows_per_s": BAR_ROWS_PER_S, "runs": []}
+    root = Path(__file__).resolve().parents[1]
+    selftrain = Path(sys.executable).with_name("selftrain")
+    with tempfile.TemporaryDirectory(prefix="bench-batch-cli-") as tmp:
+        tmp = Path(tmp)
+        # BentoML fixes its store at first use: this process's store is the temporary one.
+        os.environ["BENTOML_HOME"] = str(tmp / "bentoml")
+        from selftrain.lines import record_promotion
+        from selftrain.record import PackagedModel
+        from tasks.model_store import store_model
+
+        for name in TABLES:
+            model, schema, held_out = fit(name)
+            record = PackagedModel(line=f"bench-{name}", features=schema,
+                                   config={"data": {"id_column": "id"}})
+            tag = store_model(model, record, held_out=[held_out])  # as a run stores it
+            record_promotion(record.line, tag, by="benchmark")
+            for rows in sizes:
+                for fmt in formats:
+                    table = tmp / f"{name}-{rows}.{fmt}"
+                    out = tmp / f"{name}-{rows}-{fmt}.predictions.parquet"
+                    write_table(name, rows, table)
+                    command = ["/usr/bin/time", "-v", str(selftrain), "predict", "--input",
+                               str(table), "--output", str(out), "--model", tag]
+                    done = subprocess.run(command, capture_output=True, text=True, cwd=root,
+                                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+                    if done.returncode != 0:
+                        raise RuntimeError(f"{command}: exit {done.returncode}\n"
+                                           f"{done.stdout[-2000:]}{done.stderr[-3000:]}")
+                    said = re.search(r"scored (\d+) of (\d+) rows .*?\((\w+)\) in ([\d.]+) s",
+                                     " ".join(done.stdout.split()))
+                    run = {"model": name, "rows": rows, "format": fmt,
+                           "file_mb": round(table.stat().st_size / 2**20),
+                           "scored": int(said.group(1)), "inference": said.group(3),
+                           "scoring_seconds": float(said.group(4)), **time_v(done.stderr)}
+                    run["rows_per_s_end_to_end"] = round(rows / run["wall_seconds"])
+                    run["rows_per_s_scoring"] = round(rows / run["scoring_seconds"])
+                    results["runs"].append(run)
+                    print(f"{name:7} {fmt:8} {rows:>11,} rows: {run['rows_per_s_end_to_end']:>8,}"
+                          f" rows/s end to end ({run['rows_per_s_scoring']:,} scoring), peak RSS"
+                          f" {run['peak_rss_mb']:,} MB, {run['scored']:,} scored", flush=True)
+                    table.unlink()  # 10M rows: up to 1.5 GB each
+                    out.unlink()
+                    out.with_name(out.name + ".refused.csv").unlink(missing_ok=True)
+    results["machine"]["load_average_at_end"] = os.getloadavg()
+    return results
+
+
+def print_cli_table(results: dict) -> None:
+    print(f"\nselftrain predict in a fresh process, {results['machine']['cpus']} cores, "
+          f"chunks of {results['chunk_rows']:,} rows\n")
+    head = (f"{'model':8} {'format':8} {'rows':>11} {'file MB':>8} {'end-to-end rows/s':>18} "
+            f"{'scoring rows/s':>15} {'peak RSS MB':>12}")
+    print(head)
+    print("-" * len(head))
+    for r in results["runs"]:
+        print(f"{r['model']:8} {r['format']:8} {r['rows']:>11,} {r['file_mb']:>8,} "
+              f"{r['rows_per_s_end_to_end']:>18,} {r['rows_per_s_scoring']:>15,} "
+              f"{r['peak_rss_mb']:>12,}")
+
+
 def print_table(results: dict) -> None:
     print(f"\nbatch scoring, {results['rows']:,} rows, {results['machine']['cpus']} cores "
           f"(bar: >= {BAR_ROWS_PER_S:,} rows/s end to end)\n")
@@ -216,7 +332,18 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=400, help="latency repetitions")
     parser.add_argument("--quick", action="store_true", help="100,000 rows, 100 reps")
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime threads")
+    parser.add_argument("--cli", action="store_true",
+                        help="selftrain predict in a fresh process on files of --sizes rows")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--formats", nargs="+", choices=["parquet", "csv"],
+                        default=["parquet", "csv"])
     args = parser.parse_args()
+    if args.cli:
+        results = run_cli(args.sizes, args.formats)
+        print_cli_table(results)
+        CLI_RESULTS.write_text(json.dumps(results, indent=2))
+        print(f"\nwrote {CLI_RESULTS}")
+        return
     global THREADS
     THREADS = args.threads
     rows, reps = (100_000, 100) if args.quick else (args.rows, args.reps)

@@ -6,24 +6,26 @@ service is tested against the contract, not against a test double.
 
 from __future__ import annotations
 
-import json
 import os
+import secrets
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
-import joblib
 import numpy as np
+import pytest
 from processes import free_port  # noqa: F401 - the serving tests take it from here
 from processes import stop_process_group as stop_server  # noqa: F401
 from sklearn.datasets import load_digits
 from sklearn.ensemble import RandomForestClassifier
 
 from selftrain.config import load_config
+from selftrain.lines import record_promotion
 from selftrain.offline import TELEMETRY_OFF
+from selftrain.record import PackagedModel
 from selftrain.schema import FeatureSchema
+from tasks.model_store import store_model
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 FEATURES = [f"pixel_{i // 8}_{i % 8}" for i in range(64)]
@@ -42,22 +44,14 @@ def promote_model(home: Path, model, name: str = LINE, facts: dict | None = None
     """Store ``model`` at ``home`` with the package task's own code and make it the
     production model of line ``name``; its tag.
 
-    A child process does the writing: BentoML fixes its store location once per
-    process, and this one may already have used another.
+    In this process: ``tasks.model_store`` builds the entry in a staging store of its own
+    and renames it into ``$BENTOML_HOME``, read at each write, so this process's BentoML
+    store (the session's) need not be ``home``. A child process took ~3 s per model.
     """
     home.mkdir(parents=True, exist_ok=True)
-    pickled = home / f"{name}.input.joblib"
-    joblib.dump(model, pickled)
-    env = {**os.environ, **QUIET, "BENTOML_HOME": str(home)}
-    done = subprocess.run(
-        [sys.executable, __file__, str(pickled), name, json.dumps(facts or {})],
-        env=env,
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip().splitlines()[-1]
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("BENTOML_HOME", str(home))
+        return _create_entry(model, name, facts or {})
 
 
 FACTS = {
@@ -68,13 +62,23 @@ FACTS = {
     "params_hash": "sha256:abcd",
     "git_commit": "deadbeef",
 }
+# The shared server's model (tests/integration/conftest.py ``digits_server``) was trained
+# on another machine, with absolute paths in its lineage and serving.max_batch_rows=100.
+OUTSIDE = "/srv/teams/secret-project/data/raw/digits.csv"
+INSIDE = str(PROJECT_ROOT / "params.yaml")
+WINDOWS = "C:\\Users\\alice\\tables\\digits.csv"
+SHARED_FACTS = {
+    "data_path": OUTSIDE,
+    "params_path": INSIDE,
+    "dvc_source": "file://" + str(PROJECT_ROOT / "dvc.lock"),
+    "config": {"seed": 0, "data": {"path": OUTSIDE, "label": "target"},
+               "serving": {"max_batch_rows": 100},
+               "copies": [WINDOWS, "data/raw/digits.csv"]},
+}
+TOKEN = secrets.token_urlsafe(32)  # the shared server's bearer token
 
 
 def _create_entry(model, name: str, facts: dict) -> str:
-    from selftrain.lines import record_promotion
-    from selftrain.record import PackagedModel
-    from tasks.model_store import store_model
-
     classes = [int(c) for c in model.classes_]
     facts = dict(facts)
     features = facts.pop("feature_names", FEATURES)
@@ -115,7 +119,3 @@ def wait_ready(proc: subprocess.Popen, url: str, log: Path, timeout: float = 120
             pass
         time.sleep(0.5)
     raise RuntimeError(f"server not ready after {timeout} s:\n{log.read_text()[-3000:]}")
-
-
-if __name__ == "__main__":
-    print(_create_entry(joblib.load(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])))

@@ -22,8 +22,12 @@ from selftrain.schema import MODEL_FILE
 pytestmark = pytest.mark.slow
 
 
-def test_server_skips_a_tampered_and_a_foreign_model_for_the_newest_verified_one(
+def test_server_skips_tampered_and_foreign_models_and_serves_one_once_it_is_repaired(
         tmp_path, monkeypatch):
+    """At start the newest production model that verifies serves: a tampered one, a foreign
+    one and a newer one whose file is broken are each refused with one log line. Once that
+    file is restored, the running server verifies it again and swaps it in, logging the
+    swap. (One server for both stories: a server start costs ~10 s.)"""
     home = tmp_path / "bentoml"
     model, _ = digits_model(n_estimators=5)
     good = promote_model(home, model)
@@ -31,20 +35,31 @@ def test_server_skips_a_tampered_and_a_foreign_model_for_the_newest_verified_one
     with monkeypatch.context() as patch:  # another installation's key signs this one
         patch.setenv("SELFTRAIN_SIGNING_KEY_FILE", str(tmp_path / "foreign.key"))
         foreign = promote_model(home, model)
+    repaired = promote_model(home, model)
     name, version = tampered.split(":")
     with open(home / "models" / name / version / MODEL_FILE, "ab") as fh:
         fh.write(b"\x00")  # edited in place after packaging
+    artifact = home / "models" / repaired.replace(":", "/") / MODEL_FILE
+    original = artifact.read_bytes()
+    artifact.write_bytes(original + b"\x00")
     port, log = free_port(), tmp_path / "server.log"
-    proc = start_server(home, port, log, SELFTRAIN_RELOAD_SECONDS="0")
+    url = f"http://127.0.0.1:{port}"
+    proc = start_server(home, port, log, SELFTRAIN_RELOAD_SECONDS="1")
     try:
-        wait_ready(proc, f"http://127.0.0.1:{port}", log)
-        meta = httpx.get(f"http://127.0.0.1:{port}/metadata", timeout=30).json()
-        assert meta["model_tag"] == good
+        wait_ready(proc, url, log)
+        assert httpx.get(f"{url}/metadata", timeout=30).json()["model_tag"] == good
+        artifact.write_bytes(original)
+        deadline = time.monotonic() + 60
+        while f"model swap: {good} -> {repaired}" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.5)
+        assert httpx.get(f"{url}/metadata", timeout=30).json()["model_tag"] == repaired
     finally:
         stop_server(proc)
     text = log.read_text()
     assert f"model {foreign}: integrity record not signed by this installation's key" in text
     assert f"model {tampered}: {MODEL_FILE} does not match its recorded SHA-256" in text
+    assert f"model {repaired}: {MODEL_FILE} does not match its recorded SHA-256" in text
     assert "Traceback" not in text
 
 
@@ -80,30 +95,3 @@ def test_server_skips_unreadable_store_entries_instead_of_finding_the_store_empt
         said = text.count(f"skipping unreadable model store entry {good.split(':')[0]}:{partial}")
         assert 1 <= said <= 2  # once per process (bentoml's CLI, the worker), not per check
     assert "Traceback" not in text
-
-
-def test_a_refused_model_is_served_once_it_is_repaired(tmp_path):
-    """The newest production model fails its hash at start; once the file is restored,
-    the running server verifies it again and swaps it in, logging the swap."""
-    home = tmp_path / "bentoml"
-    model, _ = digits_model(n_estimators=5)
-    good = promote_model(home, model)
-    repaired = promote_model(home, model)
-    artifact = home / "models" / repaired.replace(":", "/") / MODEL_FILE
-    original = artifact.read_bytes()
-    artifact.write_bytes(original + b"\x00")
-    port, log = free_port(), tmp_path / "server.log"
-    url = f"http://127.0.0.1:{port}"
-    proc = start_server(home, port, log, SELFTRAIN_RELOAD_SECONDS="1")
-    try:
-        wait_ready(proc, url, log)
-        assert httpx.get(f"{url}/metadata", timeout=30).json()["model_tag"] == good
-        artifact.write_bytes(original)
-        deadline = time.monotonic() + 60
-        while f"model swap: {good} -> {repaired}" not in log.read_text():
-            assert time.monotonic() < deadline, log.read_text()[-2000:]
-            time.sleep(0.5)
-        assert httpx.get(f"{url}/metadata", timeout=30).json()["model_tag"] == repaired
-    finally:
-        stop_server(proc)
-    assert f"model {repaired}: {MODEL_FILE} does not match its recorded SHA-256" in log.read_text()

@@ -80,10 +80,21 @@ def run_table(name: str, root, prefect_api: str, monkeypatch) -> dict:
     return bentoml.models.get(f"real-{name}:latest")
 
 
+@pytest.fixture(scope="module")
+def churn_entry(prefect_api, tmp_path_factory):
+    """The churn table's promoted entry, trained once by ``selftrain run`` for the module
+    (its test below and the server's fixture)."""
+    root = tmp_path_factory.mktemp("churn")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        return run_table("churn", root, prefect_api, mp)
+
+
 @pytest.mark.parametrize("name", list(TABLES))
 def test_real_shaped_table_trains_and_promotes_with_its_roles(name, prefect_api, workspace,
-                                                              monkeypatch):
-    entry = run_table(name, workspace, prefect_api, monkeypatch)
+                                                              monkeypatch, request):
+    entry = (request.getfixturevalue("churn_entry") if name == "churn"
+             else run_table(name, workspace, prefect_api, monkeypatch))
     _, id_column, label, roles = TABLES[name]
     columns = {c["name"]: c for c in entry.info.metadata["columns"]}
     for column, role in roles.items():
@@ -107,13 +118,10 @@ def test_real_shaped_table_trains_and_promotes_with_its_roles(name, prefect_api,
 
 
 @pytest.fixture(scope="module")
-def churn_server(prefect_api, tmp_path_factory):
+def churn_server(churn_entry, tmp_path_factory):
     """The churn model, trained by ``selftrain run`` and served by a real ``bentoml serve``."""
-    root = tmp_path_factory.mktemp("churn")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        entry = run_table("churn", root, prefect_api, mp)
-    port, log = free_port(), root / "server.log"
+    entry = churn_entry
+    port, log = free_port(), tmp_path_factory.mktemp("churn-server") / "server.log"
     proc = start_server(__import__("pathlib").Path(os.environ["BENTOML_HOME"]), port, log,
                         SELFTRAIN_MODEL_TAG=str(entry.tag))
     url = f"http://127.0.0.1:{port}"

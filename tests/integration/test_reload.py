@@ -68,7 +68,7 @@ def test_promotion_is_served_without_dropping_requests(tmp_path):
             client.start()
         # Another line's newer model is none of this server's business.
         other_line = promote_model(home, new_model, name="another-line")
-        new_tag = promote_model(home, new_model)  # a child process writes the store
+        new_tag = promote_model(home, new_model)  # written while the clients ask
         wait_for(lambda: all(c.seen and c.seen[-1][1] == new_tag for c in clients), 60)
         for client in clients:
             client.stop.set()

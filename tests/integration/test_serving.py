@@ -1,4 +1,7 @@
-"""The BentoML service, tested through a real ``bentoml serve`` on a loopback port."""
+"""The BentoML service, tested through a real ``bentoml serve`` on a loopback port (the
+server test_serving_security shares, ``digits_server`` in conftest.py).
+
+Every registry estimator, in both served forms, is in test_served_registry.py."""
 
 from __future__ import annotations
 
@@ -14,44 +17,28 @@ from serving_fixtures import (
     LINE,
     PROJECT_ROOT,
     QUIET,
-    digits_model,
     free_port,
-    promote_model,
-    start_server,
-    stop_server,
-    wait_ready,
 )
-
-from selftrain.estimators import ESTIMATOR_NAMES, make_estimator
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def trained():
-    return digits_model()
+def trained(digits_server):
+    return digits_server.model, digits_server.X
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory, trained):
-    home = tmp_path_factory.mktemp("bentoml_home")
-    tag = promote_model(home, trained[0])
-    return home, tag
+def store(digits_server):
+    return digits_server.home, digits_server.tag
 
 
 @pytest.fixture(scope="module")
-def server(store, tmp_path_factory):
-    home, _ = store
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    proc = start_server(home, port, log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(proc, url, log)
-        with httpx.Client(base_url=url, timeout=30) as client:
-            yield client
-    finally:
-        stop_server(proc)
+def server(digits_server):
+    """A client of the shared server (conftest.py), with its token."""
+    with httpx.Client(base_url=digits_server.url, timeout=30,
+                      headers={"Authorization": f"Bearer {digits_server.token}"}) as client:
+        yield client
 
 
 def test_predict_matches_in_process_model_for_arrays_and_records(server, trained, store):
@@ -134,7 +121,7 @@ BAD_REQUESTS = {
     "Infinity": ("[[-Infinity" + ",1" * 63 + "]]", 422, "field 'pixel_0_0': must be a finite"),
     "beyond float32": ([[1e39] + ROW[1:]], 422, "field 'pixel_0_0': out of range"),
     "empty list": ([], 422, "no rows"),
-    "too many rows": ([ROW] * 1001, 422, "1001 rows exceed the limit of 1000"),
+    "too many rows": ([ROW] * 101, 422, "101 rows exceed the limit of 100"),  # recorded
     "malformed JSON": ("[[1, 2,", 400, "malformed JSON"),
     "not JSON at all": ("pixel_0_0=1", 400, "malformed JSON"),
     "scalar body": ("3", 422, "body must be a JSON array"),
@@ -202,26 +189,3 @@ def test_server_refuses_to_start_without_a_promoted_model(tmp_path):
     assert done.returncode != 0
     assert f"model line '{LINE}' has no production model" in output
     assert "Traceback" not in output
-
-
-@pytest.mark.parametrize("name", ESTIMATOR_NAMES)
-def test_served_answers_equal_in_process_predict_proba_for_every_registry_estimator(
-        name, tmp_path):
-    from sklearn.datasets import load_digits
-
-    X, y = load_digits(return_X_y=True)
-    model = make_estimator(name, random_state=0).fit(X[::3], y[::3])
-    home = tmp_path / "home"
-    tag = promote_model(home, model, name=f"registry-{name.replace('_', '-')}")
-    port, log = free_port(), tmp_path / "server.log"
-    proc = start_server(home, port, log, SELFTRAIN_MODEL_TAG=tag)
-    url = f"http://127.0.0.1:{port}"
-    rows = X[1::7][:60]
-    try:
-        wait_ready(proc, url, log)
-        body = httpx.post(f"{url}/predict", json=rows.tolist(), timeout=30).json()
-    finally:
-        stop_server(proc)
-    assert body["model_tag"] == tag
-    np.testing.assert_allclose(body["probabilities"], model.predict_proba(rows), atol=1e-12)
-    assert body["labels"] == model.predict(rows).tolist()

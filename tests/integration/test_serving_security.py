@@ -24,10 +24,8 @@ from serving_fixtures import (
     FEATURES,
     PROJECT_ROOT,
     QUIET,
-    digits_model,
+    TOKEN,
     free_port,
-    promote_model,
-    start_server,
     stop_server,
     wait_ready,
 )
@@ -36,59 +34,27 @@ from serving.auth import TOKEN_ENV, TOKEN_FILE_ENV, AuthConfigError, api_token
 
 pytestmark = pytest.mark.slow
 
-TOKEN = secrets.token_urlsafe(32)
 ROW = [1.0] * 64
 MARKER = "Z" * 5000  # client input no message may repeat beyond 40 characters
 ECHOED = "Z" * 41
-# Absolute paths as a training run on another machine records them.
-OUTSIDE = "/srv/teams/secret-project/data/raw/digits.csv"
-INSIDE = str(PROJECT_ROOT / "params.yaml")
-WINDOWS = "C:\\Users\\alice\\tables\\digits.csv"
-
-
-def promote_with_paths(home: Path, model) -> str:
-    """A production entry whose lineage holds absolute paths, written by a child process
-    (BentoML fixes its store location once per process)."""
-    meta = {
-        "test_accuracy": 0.97,
-        "data_path": OUTSIDE,
-        "params_path": INSIDE,
-        "dvc_source": "file://" + str(PROJECT_ROOT / "dvc.lock"),
-        "config": {"seed": 0, "data": {"path": OUTSIDE, "label": "target"},
-                   "serving": {"max_batch_rows": 100},
-                   "copies": [WINDOWS, "data/raw/digits.csv"]},
-    }
-    return promote_model(home, model, facts=meta)
 
 
 @pytest.fixture(scope="module")
-def trained():
-    return digits_model(n_estimators=20)
+def trained(digits_server):
+    return digits_server.model, digits_server.X
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory, trained):
-    home = tmp_path_factory.mktemp("bentoml_home")
-    return home, promote_with_paths(home, trained[0])
+def store(digits_server):
+    """(home, tag): the shared server's store, whose model's lineage holds absolute paths
+    (serving_fixtures.SHARED_FACTS)."""
+    return digits_server.home, digits_server.tag
 
 
 @pytest.fixture(scope="module")
-def served(store, tmp_path_factory):
-    """(url, log) of a server that takes its token from a file."""
-    home, _ = store
-    workdir = tmp_path_factory.mktemp("secured")
-    token_file = workdir / "token"
-    token_file.write_text(TOKEN + "\n")
-    port, log = free_port(), workdir / "server.log"
-    with pytest.MonkeyPatch.context() as env:
-        env.delenv(TOKEN_ENV, raising=False)
-        proc = start_server(home, port, log, **{TOKEN_FILE_ENV: str(token_file)})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(proc, url, log)
-        yield url, log
-    finally:
-        stop_server(proc)
+def served(digits_server):
+    """(url, log) of the shared server (conftest.py), which takes its token from a file."""
+    return digits_server.url, digits_server.log
 
 
 @pytest.fixture
