@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import safe_mask
 
@@ -44,6 +46,15 @@ HELP_Z = 0.5
 PLAIN = SelectionPolicy(criterion="threshold", threshold=0.75, k_best=10, balanced=False,
                         teacher=None, teacher_weight=0.5)
 PLAIN_MAX_ITER = 10
+# The guard's folds self-train a forest base with this many trees, not the base's own
+# number: a forest's fit costs in proportion to its trees (a 100-tree fit of 30 rows takes
+# 0.08 s, mostly per-tree overhead), and the folds are 3 of the fit's 4 self-training runs.
+# The question the folds answer, "does self-training help this forest?", needs the forest's
+# behaviour, not its full ensemble: both sides of the comparison (round 0 and the last
+# round) are the lighter forest. Chosen on some tables and confirmed on others by
+# benchmarks/fit_speed.py (see the README); the model that is kept keeps the base's trees.
+GUARD_TREES = 25
+_FORESTS = (RandomForestClassifier, ExtraTreesClassifier)
 
 # A step fits a model on ``state``; with ``select`` it also pseudo-labels the next rows.
 # It returns the model (or None when the caller keeps models elsewhere), the next state,
@@ -128,9 +139,11 @@ def cv_guard(state: RoundState, X, base, policy: SelectionPolicy, *, cv: int,
     else round 0) gets right and a candidate's last round wrong (``harmed``) against the
     reverse (``helped``) give the verdict: a candidate is adopted (``selection``:
     ``"configured"`` or ``"plain"``) only when its corrected McNemar z of helped over harmed
-    is above ``HELP_Z``; otherwise the fit keeps the labeled-only model. Folds run in
-    parallel (``n_jobs``) on one shared kNN graph. With a class of a single label there is
-    no evidence at all: the labeled-only model is kept, with a warning."""
+    is above ``HELP_Z``; otherwise the fit keeps the labeled-only model. A forest base
+    self-trains in the folds with ``GUARD_TREES`` trees (``guard_estimator``); a
+    ``fallback`` that is the base itself is round 0 of that forest. Folds run in parallel
+    (``n_jobs``) on one shared kNN graph. With a class of a single label there is no
+    evidence at all: the labeled-only model is kept, with a warning."""
     labeled = np.flatnonzero(state.labeled)
     counts = np.bincount(state.y[labeled], minlength=len(state.classes))
     if counts.min() < 2:
@@ -144,6 +157,9 @@ def cv_guard(state: RoundState, X, base, policy: SelectionPolicy, *, cv: int,
                 "fallback": True, "checked": False, "selection": None, "candidates": {}}
     folds = StratifiedKFold(min(cv, int(counts.min())), shuffle=True, random_state=random_state)
     splits = [labeled[test] for _, test in folds.split(labeled, state.y[labeled])]
+    if fallback is not None and _same_estimator(fallback, base):
+        fallback = None  # its fit on a fold's labels is round 0's: not fitted twice
+    base = guard_estimator(base)
     candidates = {"configured": (policy, max_iter)}
     if policy != PLAIN:
         candidates["plain"] = (PLAIN, PLAIN_MAX_ITER)
@@ -165,6 +181,28 @@ def cv_guard(state: RoundState, X, base, policy: SelectionPolicy, *, cv: int,
             "candidates": {name: {k: v[k] for k in ("helped_rows", "harmed_rows", "z_help",
                                                     "final_accuracy")}
                            for name, v in verdicts.items()}}
+
+
+def guard_estimator(base):
+    """The estimator the guard's folds self-train: a forest base with ``GUARD_TREES`` trees
+    (when it has more), any other base as it is."""
+    if type(base) in _FORESTS and base.get_params()["n_estimators"] > GUARD_TREES:
+        return clone(base).set_params(n_estimators=GUARD_TREES)
+    return base
+
+
+def _same_estimator(a, b) -> bool:
+    """Would ``a`` and ``b`` fit the same model (same class, same parameters)?"""
+    if type(a) is not type(b):
+        return False
+    pa, pb = a.get_params(deep=False), b.get_params(deep=False)
+    return pa.keys() == pb.keys() and all(
+        pa[k] is pb[k] or (type(pa[k]) is type(pb[k]) and _plain_param(pa[k])
+                           and pa[k] == pb[k]) for k in pa)
+
+
+def _plain_param(value) -> bool:
+    return value is None or isinstance(value, str | int | float | bool | tuple)
 
 
 def adopted_selection(check: dict | None, policy: SelectionPolicy,
