@@ -23,6 +23,8 @@ Prints a table per cell and the summary, writes JSON (and markdown) to ``benchma
     python -m benchmarks.fit_speed                                   # digits + 12 tables at 10 %
     python -m benchmarks.fit_speed --datasets digits --fractions 0.05,0.1,0.2 --seeds 3
     python -m benchmarks.fit_speed --datasets none --tables penguins,titanic --seeds 1
+    python -m benchmarks.fit_speed merge a.json b.partial.json --out fit_speed.json \\
+        --before-real results/real_tables.json --before-toy results/accuracy.json
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ RESULTS = Path(__file__).parent / "results"
 TOY = ("digits", "wine", "breast_cancer")
 PREVIOUS_GUARD_TREES = 100  # the guard's folds before this change: the base's own forest
 BARS = {"digits": 3.0, "real": 5.0}  # issue 11: at most 3x on digits, 5x (median) on real
+OURS = ("recommended", "previous", "recommended_serial")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,6 +81,22 @@ def main(argv: list[str] | None = None) -> int:
     args.out.with_suffix(".md").write_text(markdown(result["summary"]))
     partial.unlink(missing_ok=True)
     console.print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
+    return 0
+
+
+def merge(paths: list[Path], out: Path, before: tuple[Path | None, Path | None] = (None, None)
+          ) -> int:
+    """One result from several runs (processes on a shared machine, partial files too):
+    their runs together, summarized again, written as ``out`` (.json and .md). ``before``:
+    result files of real_tables.py and accuracy.py for ``fill_previous``."""
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    runs = [run for part in parts for run in part["runs"]]
+    fill_previous(runs, *before)
+    result = {"protocols": [part.get("protocol") for part in parts], "runs": runs,
+              "summary": summarize(runs), "merged_from": [str(p) for p in paths]}
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(result["summary"]))
+    print_summary(Console(width=160), result["summary"])
     return 0
 
 
@@ -190,10 +209,10 @@ def _timed(model, X, y, X_test, y_test) -> dict:
 
 def summarize(runs: list[dict]) -> dict:
     """Per (table, fraction): median seconds and ratio to sklearn, mean accuracies; per
-    group: the median ratio and the cells over the bar."""
+    group: the median ratio and the cells over the bar. A method without fit time in a run
+    (``previous`` taken from an earlier result file) counts for accuracy only."""
     done = [r for r in runs if "methods" in r]
-    ours = [m for m in ("recommended", "previous", "recommended_serial")
-            if any(m in r["methods"] for r in done)]
+    ours = [m for m in OURS if any(m in r["methods"] for r in done)]
     keys = sorted({(r["group"], r["table"], r["fraction"]) for r in done},
                   key=lambda k: (["digits", "toy", "real"].index(k[0]), k[1], k[2]))
     cells = []
@@ -205,13 +224,15 @@ def summarize(runs: list[dict]) -> dict:
                 "seeds": [r["seed"] for r in here],
                 "sklearn_st_seconds": statistics.median(
                     r["methods"]["sklearn_st"]["fit_seconds"] for r in here),
-                "accuracy": {m: statistics.fmean(r["methods"][m]["accuracy"] for r in here)
-                             for m in ("sklearn_st", *ours)},
+                "accuracy": {m: _mean([r["methods"][m]["accuracy"] for r in here
+                                       if m in r["methods"]]) for m in ("sklearn_st", *ours)},
                 "fallback_accuracy": statistics.fmean(r["fallback_accuracy"] for r in here)}
         for m in ours:
-            cell[f"{m}_seconds"] = statistics.median(r["methods"][m]["fit_seconds"] for r in here)
-            cell[f"{m}_ratio"] = statistics.median(_ratio(r, m) for r in here)
-            cell[f"{m}_selection"] = [r["methods"][m].get("selection") for r in here]
+            timed = [r for r in here if "fit_seconds" in r["methods"].get(m, {})]
+            cell[f"{m}_seconds"] = _median([r["methods"][m]["fit_seconds"] for r in timed])
+            cell[f"{m}_ratio"] = _median([_ratio(r, m) for r in timed])
+            cell[f"{m}_selection"] = [r["methods"][m].get("selection") for r in here
+                                      if m in r["methods"]]
         cells.append(cell)
     groups = {}
     for group in ("digits", "toy", "real"):
@@ -221,21 +242,63 @@ def summarize(runs: list[dict]) -> dict:
         bar = BARS.get(group)
         groups[group] = {
             "bar": bar,
-            **{f"{m}_ratio_median": statistics.median(
-                   _ratio(r, m) for r in done if r["group"] == group) for m in ours},
-            **{f"{m}_cell_ratio_median": statistics.median(c[f"{m}_ratio"] for c in mine)
+            **{f"{m}_ratio_median": _median([_ratio(r, m) for r in done if r["group"] == group
+                                             and "fit_seconds" in r["methods"].get(m, {})])
                for m in ours},
+            **{f"{m}_ratio_median_per_fraction": {
+                f"{f:g}": _median([_ratio(r, m) for r in done if r["group"] == group
+                                   and r["fraction"] == f
+                                   and "fit_seconds" in r["methods"].get(m, {})])
+                for f in sorted({c["fraction"] for c in mine})} for m in ours},
             "cells_over_bar": {m: [f"{c['table']}@{c['fraction']:.0%}" for c in mine
-                                   if bar is not None and c[f"{m}_ratio"] > bar] for m in ours},
-            "accuracy_mean": {m: statistics.fmean(c["accuracy"][m] for c in mine)
-                              for m in ("sklearn_st", *ours)},
+                                   if bar is not None and c[f"{m}_ratio"] is not None
+                                   and c[f"{m}_ratio"] > bar] for m in ours},
+            "accuracy_mean_per_fraction": {
+                f"{f:g}": {m: _mean([c["accuracy"][m] for c in mine if c["fraction"] == f])
+                           for m in ("sklearn_st", *ours)}
+                for f in sorted({c["fraction"] for c in mine})},
             "below_fallback_by_more_than_0.01": {
                 m: [f"{c['table']}@{c['fraction']:.0%}" for c in mine
-                    if c["accuracy"][m] < c["fallback_accuracy"] - 0.01] for m in ours},
+                    if c["accuracy"][m] is not None
+                    and c["accuracy"][m] < c["fallback_accuracy"] - 0.01] for m in ours},
+            "recommended_below_previous_by_more_than_0.01": [
+                f"{c['table']}@{c['fraction']:.0%}" for c in mine
+                if None not in (c["accuracy"].get("recommended"), c["accuracy"].get("previous"))
+                and c["accuracy"]["recommended"] < c["accuracy"]["previous"] - 0.01],
         }
     return {"cells": cells, "groups": groups,
             "skipped": [f"{r['table']}@{r['fraction']:.0%} seed {r['seed']}: {r['skipped']}"
                         for r in runs if "skipped" in r]}
+
+
+def fill_previous(runs: list[dict], real_tables: Path | None, accuracy: Path | None) -> None:
+    """The previous configuration's accuracy, where a run did not fit it, from the result
+    files of ``benchmarks/real_tables.py`` and ``benchmarks/accuracy.py`` that measured it
+    (same split, masking and seed, deterministic fits): accuracy only, no fit time."""
+    before: dict[tuple, float] = {}
+    if real_tables is not None:
+        for cell in json.loads(real_tables.read_text())["cells"]:
+            for run in cell["runs"]:
+                method = run.get("methods", {}).get("selftrain_recommended", {})
+                if "accuracy" in method:
+                    before[cell["table"], cell["fraction"], run["seed"]] = method["accuracy"]
+    if accuracy is not None:
+        for cell in json.loads(accuracy.read_text())["cells"]:
+            for seed, acc in enumerate(cell["methods"]["recommended"]["accuracy_per_seed"]):
+                before[cell["dataset"], cell["fraction"], seed] = acc
+    for run in runs:
+        key = (run["table"], run["fraction"], run["seed"])
+        if "methods" in run and "previous" not in run["methods"] and key in before:
+            run["methods"]["previous"] = {"accuracy": before[key],
+                                          "source": "earlier result file"}
+
+
+def _mean(values: list[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
 def _ratio(run: dict, method: str) -> float:
@@ -260,11 +323,21 @@ def _run_line(run: dict) -> str:
         return f"{head}: skipped ({run['skipped']})"
     m = run["methods"]
     parts = [f"sk {m['sklearn_st']['fit_seconds']:.2f}s acc {m['sklearn_st']['accuracy']:.3f}"]
-    for name in ("recommended", "previous", "recommended_serial"):
+    for name in OURS:
         if name in m:
             parts.append(f"{name} {m[name]['fit_seconds']:.2f}s ({_ratio(run, name):.1f}x) "
                          f"acc {m[name]['accuracy']:.3f} {m[name].get('selection')}")
     return f"{head}: " + " | ".join(parts) + f" | fallback {run['fallback_accuracy']:.3f}"
+
+
+def _seconds(cell: dict, method: str) -> str:
+    if cell[f"{method}_seconds"] is None:
+        return "–"
+    return f"{cell[f'{method}_seconds']:.2f} ({cell[f'{method}_ratio']:.1f}×)"
+
+
+def _acc(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
 
 
 def print_summary(console: Console, summary: dict) -> None:
@@ -273,30 +346,41 @@ def print_summary(console: Console, summary: dict) -> None:
 
 def markdown(summary: dict) -> str:
     cells = summary["cells"]
-    ours = [m for m in ("recommended", "previous", "recommended_serial")
-            if cells and f"{m}_ratio" in cells[0]]
+    ours = [m for m in OURS if cells and f"{m}_ratio" in cells[0]]
     head = ["table", "labeled", "sklearn ST s", *(f"{m} s (×)" for m in ours),
             "acc sklearn ST", *(f"acc {m}" for m in ours), "acc fallback"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in cells:
         row = [c["table"], f"{c['fraction']:.0%} ({c['n_labeled']:g})",
                f"{c['sklearn_st_seconds']:.2f}",
-               *(f"{c[f'{m}_seconds']:.2f} ({c[f'{m}_ratio']:.1f}×)" for m in ours),
-               f"{c['accuracy']['sklearn_st']:.3f}",
-               *(f"{c['accuracy'][m]:.3f}" for m in ours), f"{c['fallback_accuracy']:.3f}"]
+               *(_seconds(c, m) for m in ours), f"{c['accuracy']['sklearn_st']:.3f}",
+               *(_acc(c["accuracy"][m]) for m in ours), f"{c['fallback_accuracy']:.3f}"]
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
     for group, g in summary["groups"].items():
-        ratios = ", ".join(f"{m} {g[f'{m}_ratio_median']:.1f}×" for m in ours)
-        accs = ", ".join(f"{m} {v:.3f}" for m, v in g["accuracy_mean"].items())
+        ratios = ", ".join(f"{m} {g[f'{m}_ratio_median']:.1f}×" for m in ours
+                           if g[f"{m}_ratio_median"] is not None)
+        accs = "; ".join(f"{f}: " + ", ".join(f"{m} {_acc(v)}" for m, v in per.items())
+                         for f, per in g["accuracy_mean_per_fraction"].items())
         lines.append(f"- {group}: median ratio to sklearn ST over runs: {ratios} "
                      f"(bar {g['bar']}×); cells over the bar: {g['cells_over_bar']}; "
-                     f"mean accuracy: {accs}; cells below the fallback by > 0.01: "
-                     f"{g['below_fallback_by_more_than_0.01']}")
+                     f"mean accuracy by fraction: {accs}; cells below the fallback by > "
+                     f"0.01: {g['below_fallback_by_more_than_0.01']}; recommended below "
+                     f"previous by > 0.01: {g['recommended_below_previous_by_more_than_0.01']}")
     if summary["skipped"]:
         lines.append(f"- skipped: {summary['skipped']}")
     return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["merge"]:
+        merging = argparse.ArgumentParser(prog="python -m benchmarks.fit_speed merge")
+        merging.add_argument("files", nargs="+", type=Path)
+        merging.add_argument("--out", type=Path, required=True)
+        merging.add_argument("--before-real", type=Path, default=None,
+                             help="real_tables.json of the previous configuration")
+        merging.add_argument("--before-toy", type=Path, default=None,
+                             help="accuracy.json of the previous configuration")
+        a = merging.parse_args(sys.argv[2:])
+        sys.exit(merge(a.files, a.out, (a.before_real, a.before_toy)))
     sys.exit(main())
