@@ -53,6 +53,7 @@ def test_the_configured_rule_self_trains_a_lighter_forest_in_the_folds(table):
     n_light = CountedForest.fitted.count(GUARD_TREES)
     assert n_light >= 3 and CountedForest.fitted[:n_light] == [GUARD_TREES] * n_light
     assert set(CountedForest.fitted[n_light:]) == {60}  # plain rule's folds, then the fit
+    assert CountedForest.fitted.count(60) > clf.n_iter_ + 1  # more than the fit's own rounds
     assert clf.estimator_.n_estimators == 60 and len(clf.estimator_.estimators_) == 60
 
 
