@@ -191,8 +191,8 @@ def cv_guard(state: RoundState, X, base, policy: SelectionPolicy, *, cv: int,
 
 
 def guard_estimator(base):
-    """The estimator the guard's folds self-train: a forest base with ``GUARD_TREES`` trees
-    (when it has more), any other base as it is."""
+    """The estimator the configured rule self-trains in the guard's folds: a forest base with
+    ``GUARD_TREES`` trees (when it has more), any other base as it is."""
     if isinstance(base, _FORESTS) and base.get_params()["n_estimators"] > GUARD_TREES:
         return clone(base).set_params(n_estimators=GUARD_TREES)
     return base
