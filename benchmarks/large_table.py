@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{record['n_labeled']} labeled, {record['n_added']} added", flush=True)
 
     clf.set_params(callback=progress)
+    _log_every_round(started)
     print(f"{args.rows} x {args.features}: {int((y_masked != -1).sum())} labeled of "
           f"{len(y_masked)} training rows; fitting", flush=True)
     with warnings.catch_warnings(record=True) as caught:
@@ -97,6 +98,22 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _log_every_round(started: float) -> None:
+    """One log line per round of every run (the guard's folds too), so that a run stopped
+    before its end says how far it got. Logging only: the rounds are the library's."""
+    from selftrain import driver
+
+    run_round = driver.run_round
+
+    def logged(state, X, *args, **kwargs):
+        result = run_round(state, X, *args, **kwargs)
+        print(f"{time.perf_counter() - started:8.0f} s    a round on {int(state.labeled.sum())} "
+              f"rows of {X.shape[0]} ({int(result.state.labeled.sum())} after)", flush=True)
+        return result
+
+    driver.run_round = logged
 
 
 if __name__ == "__main__":
