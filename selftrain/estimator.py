@@ -38,7 +38,7 @@ from selftrain.driver import (
     in_memory_step,
     self_train,
 )
-from selftrain.estimators import resolve_base
+from selftrain.estimators import AutoClassifier, resolve_base
 from selftrain.pool import bounded_pool
 from selftrain.rounds import (
     RoundState,
@@ -294,6 +294,13 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         arrays such as ``sample_weight``; ``rounds.row_params``): a pseudo-labeled row keeps
         its own weight. scikit-learn's own class passes it unsliced, which is a length error
         whenever a row is unlabeled."""
+        if params and _routing_enabled() and isinstance(split_preprocessor(self.estimator)[1],
+                                                        AutoClassifier):
+            raise ValueError(
+                f"fit metadata {sorted(params)} cannot reach estimator=AutoClassifier "
+                "(base_estimator='auto'): not every candidate takes it (knn has no "
+                "sample_weight); pass a named base estimator that requests it "
+                "(set_fit_request)")
         return self._routed(params, "fit")
 
     def __sklearn_tags__(self):
