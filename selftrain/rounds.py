@@ -19,7 +19,11 @@ import numpy as np
 from scipy import sparse
 from sklearn.base import clone
 from sklearn.utils import safe_mask
-from sklearn.utils.validation import _check_method_params
+from sklearn.utils.validation import (
+    _check_method_params,
+    _is_arraylike_not_scalar,
+    _num_samples,
+)
 
 from selftrain.labels import is_unlabeled
 from selftrain.selection import SelectionPolicy, select_pseudo_labels
@@ -132,8 +136,9 @@ def fit_state(state: RoundState, X, estimator, extra=None, params=None):
             else np.concatenate([np.asarray(X_fit), np.asarray(extra[0])])
         )
         y_fit = np.concatenate([y_fit, extra[1]])
-        if fit_params:  # the extra rows' metadata follows them
-            fit_params = {k: np.concatenate([v, extra[2][k]]) for k, v in fit_params.items()}
+        if fit_params:  # the extra rows' per-row metadata follows them
+            fit_params = {k: np.concatenate([v, extra[2][k]]) if _per_row(params[k], X) else v
+                          for k, v in fit_params.items()}
     return clone(estimator).fit(X_fit, _as_label_array(y_fit, state.classes), **fit_params)
 
 
@@ -142,6 +147,10 @@ def row_params(params: dict | None, X, rows: np.ndarray) -> dict:
     as ``sample_weight``) sliced, anything else as it is (scikit-learn's own rule for
     cross-validation)."""
     return _check_method_params(X, params, rows) if params else {}
+
+
+def _per_row(value, X) -> bool:
+    return _is_arraylike_not_scalar(value) and _num_samples(value) == _num_samples(X)
 
 
 def run_round(state: RoundState, X, estimator, policy: SelectionPolicy,
