@@ -29,6 +29,7 @@ from selftrain.rounds import (
     initial_state,
     round_record,
     rounds_stale,
+    row_params,
     run_round,
 )
 from selftrain.selection import SelectionPolicy
@@ -88,12 +89,14 @@ class Rounds:
         return rounds_stale([r.get("val_score") for r in self.records], patience)
 
 
-def in_memory_step(X, base, policy: SelectionPolicy, teacher: GraphTeacher | None) -> Step:
-    """The estimator's step: ``run_round`` (or a plain fit on the last state)."""
+def in_memory_step(X, base, policy: SelectionPolicy, teacher: GraphTeacher | None,
+                   params: dict | None = None) -> Step:
+    """The estimator's step: ``run_round`` (or a plain fit on the last state); ``params``:
+    fit metadata of ``X``'s rows (a ``sample_weight``), sliced to every fit's rows."""
     def step(state: RoundState, select: bool):
         if not select:
-            return fit_state(state, X, base), state, {}
-        result: RoundResult = run_round(state, X, base, policy, teacher)
+            return fit_state(state, X, base, params=params), state, {}
+        result: RoundResult = run_round(state, X, base, policy, teacher, params)
         return result.model, result.state, {}
     return step
 
@@ -132,7 +135,7 @@ def self_train(state: RoundState, step: Step, *, limit: int | None, max_iter: in
 
 def cv_guard(state: RoundState, X, base, policy: SelectionPolicy, *, cv: int,
              max_iter: int | None, random_state=None, n_jobs=None,
-             teacher: GraphTeacher | None = None, fallback=None) -> dict:
+             teacher: GraphTeacher | None = None, fallback=None, params=None) -> dict:
     """Does self-training beat the labeled-only model on labels it never saw?
 
     Per fold of the labeled rows: self-train without the fold's rows, to the end as the
@@ -147,7 +150,8 @@ def cv_guard(state: RoundState, X, base, policy: SelectionPolicy, *, cv: int,
     plain rule the base itself; a ``fallback`` that is the base is each candidate's own
     round 0, any other ``fallback`` is fitted once per fold. Folds run in parallel
     (``n_jobs``) on one shared kNN graph. With a class of a single label there is no
-    evidence at all: the labeled-only model is kept, with a warning."""
+    evidence at all: the labeled-only model is kept, with a warning. ``params``: fit
+    metadata of ``X``'s rows (a ``sample_weight``), reaching every fit of every fold."""
     labeled = np.flatnonzero(state.labeled)
     counts = np.bincount(state.y[labeled], minlength=len(state.classes))
     if counts.min() < 2:
@@ -170,7 +174,7 @@ def cv_guard(state: RoundState, X, base, policy: SelectionPolicy, *, cv: int,
     for name, (rule, limit, estimator) in candidates.items():  # the next only if not adopted
         hits = Parallel(n_jobs=n_jobs)(
             delayed(_fold_hits)(state, X, rows, estimator, (rule, limit), teacher,
-                                fallback if fitted_alone is None else None)
+                                fallback if fitted_alone is None else None, params)
             for rows in splits)
         if fallback is None:  # each candidate against its own round 0 (same forest)
             alone[name] = np.concatenate([first for _, first in hits])
@@ -242,13 +246,15 @@ def guard_score(check: dict) -> Callable:
 
 
 def _fold_hits(state: RoundState, X, rows: np.ndarray, base, candidate: tuple,
-               teacher: GraphTeacher | None, fallback=None) -> tuple[list, np.ndarray]:
+               teacher: GraphTeacher | None, fallback=None,
+               params=None) -> tuple[list, np.ndarray]:
     """Which of the fold's ``rows`` each round's model got right, self-training on the
     rest with ``candidate`` (policy, max_iter); and which the labeled-only model
     (``fallback`` fitted on the fold's labels, else round 0) got right."""
     keep = np.setdiff1d(np.arange(len(state.y)), rows)
     X_keep, X_rows, truth = X[safe_mask(X, keep)], X[safe_mask(X, rows)], state.labels[rows]
     fold = initial_state(state.labels[keep], classes=state.classes)
+    fold_params = row_params(params, X, keep)
     policy, max_iter = candidate
     view = None if teacher is None or not policy.teacher else teacher.view(keep)
     hits: list[np.ndarray] = []
@@ -257,9 +263,9 @@ def _fold_hits(state: RoundState, X, rows: np.ndarray, base, candidate: tuple,
         hits.append(model.predict(X_rows) == truth)
         return float(hits[-1].mean())
 
-    self_train(fold, in_memory_step(X_keep, base, policy, view), limit=max_iter,
+    self_train(fold, in_memory_step(X_keep, base, policy, view, fold_params), limit=max_iter,
                max_iter=max_iter, score=score)
     alone = hits[0]
     if fallback is not None:
-        alone = fit_state(fold, X_keep, fallback).predict(X_rows) == truth
+        alone = fit_state(fold, X_keep, fallback, params=fold_params).predict(X_rows) == truth
     return hits, alone

@@ -38,8 +38,16 @@ from selftrain.driver import (
     in_memory_step,
     self_train,
 )
-from selftrain.estimators import resolve_base
-from selftrain.rounds import RoundState, _plain_value, fit_state, initial_state, round_record
+from selftrain.estimators import AutoClassifier, resolve_base
+from selftrain.pool import bounded_pool
+from selftrain.rounds import (
+    RoundState,
+    _plain_value,
+    fit_state,
+    initial_state,
+    round_record,
+    row_params,
+)
 from selftrain.selection import SelectionPolicy
 from selftrain.teacher import TEACHER_MAX_ROWS, GraphTeacher
 
@@ -112,7 +120,7 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
     def fit(self, X, y, **params):
         """Fit on ``X`` and ``y`` with ``-1`` marking unlabeled rows. ``**params``: metadata
         for the estimator, only with ``enable_metadata_routing=True`` (see ``_fit_params``)."""
-        self._fit_params(params)
+        fit_params = self._fit_params(params)
         check_params(self)
         preprocessor, base = split_preprocessor(self.round_estimator())
         X, y, state = self._validate_input(X, y, raw=preprocessor is not None)
@@ -120,13 +128,16 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             X = np.asarray(preprocessor.fit_transform(X), dtype=np.float64)
         base, fallback, self.estimator_choice_ = resolve_base(base, X, state)
         state, X_work, held = self._carve_holdout(X, y, state)
+        state, X_work, sampled = bounded_pool(state, X_work, self.random_state)
+        work = _work_rows(len(y), held, sampled)  # X_work's rows in X (None: all of them)
+        work_params = fit_params if work is None else row_params(fit_params, X, work)
         policy = self.selection_policy(int((~state.labeled).sum()), n_rows=len(state.y))
         teacher = GraphTeacher(X_work) if policy.teacher else None
         # set on every fit: a refit with other stopping must not keep an old verdict
         self.cv_check_ = check = cv_guard(
             state, X_work, base, policy, cv=self.cv, max_iter=self.max_iter,
             random_state=self.random_state, n_jobs=self.n_jobs, teacher=teacher,
-            fallback=fallback,
+            fallback=fallback, params=work_params,
         ) if self.stopping == "cv" else None
         on_round = self.callback
         if on_round is not None and preprocessor is not None:  # callbacks see raw-record models
@@ -135,7 +146,8 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             kept = fallback if check["fallback"] and fallback is not None else base
             policy, max_iter = adopted_selection(check, policy, self.max_iter)
             rounds, last = self_train(
-                state, self._step(X_work, kept, policy, teacher if policy.teacher else None),
+                state, self._step(X_work, kept, policy, teacher if policy.teacher else None,
+                                  work_params),
                 limit=0 if check["fallback"] else max_iter,
                 max_iter=max_iter, on_round=on_round,
                 score=guard_score(check))
@@ -143,13 +155,14 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             holdout = None if held is None else (X[safe_mask(X, held)], y[held])
             score = None if holdout is None else (
                 lambda _, model: float(accuracy_score(holdout[1], model.predict(holdout[0]))))
-            step = self._step(X_work, base, policy, teacher)
+            step = self._step(X_work, base, policy, teacher, work_params)
             rounds, last = self_train(state, step, limit=self.max_iter, max_iter=self.max_iter,
                                       score=score, on_round=on_round,
                                       patience=self.patience if holdout is not None else None)
             if held is not None:  # the held-out labels are real: train on them at the end
-                rounds.best_model = fit_state(rounds.states[rounds.best_index], X_work, base,
-                                              extra=holdout)
+                rounds.best_model = fit_state(
+                    rounds.states[rounds.best_index], X_work, base, params=work_params,
+                    extra=(*holdout, row_params(fit_params, X, held)))
         self.history_ = rounds.records
         if self.estimator_choice_ is not None:
             self.history_[0]["estimator_choice"] = self.estimator_choice_
@@ -157,7 +170,7 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         self.termination_condition_ = last.termination
         self.best_iter_ = rounds.best_index
         self.estimator_ = with_preprocessor(preprocessor, rounds.best_model)
-        self._set_transduction(y, rounds.states[self.best_iter_], held)
+        self._set_transduction(y, rounds.states[self.best_iter_], held, work)
         self.classes_ = self.estimator_.classes_
         return self
 
@@ -275,18 +288,20 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
             return {}
         return dict(process_routing(self, method, **params).estimator[method])
 
-    def _fit_params(self, params: dict) -> None:
-        """Checks ``fit``'s metadata as scikit-learn does. Metadata the estimator requests
-        for ``fit`` is refused: every round fits on a different subset of rows, so a
-        ``sample_weight`` would have to be sliced per round, and scikit-learn's own passes
-        it unsliced (a length error whenever rows are unlabeled)."""
-        routed = self._routed(params, "fit")
-        if routed:
-            raise NotImplementedError(
-                f"fit metadata {sorted(routed)} requested by estimator="
-                f"{type(self.estimator).__name__}: routing metadata into the self-training "
-                "rounds is not supported yet; unset the request (set_fit_request) to fit"
-            )
+    def _fit_params(self, params: dict) -> dict:
+        """``fit``'s metadata that the estimator requested, checked as scikit-learn checks it.
+        Every fit of every round and guard fold gets it sliced to the rows it fits (per-row
+        arrays such as ``sample_weight``; ``rounds.row_params``): a pseudo-labeled row keeps
+        its own weight. scikit-learn's own class passes it unsliced, which is a length error
+        whenever a row is unlabeled."""
+        if params and _routing_enabled() and isinstance(split_preprocessor(self.estimator)[1],
+                                                        AutoClassifier):
+            raise ValueError(
+                f"fit metadata {sorted(params)} cannot reach estimator=AutoClassifier "
+                "(base_estimator='auto'): not every candidate takes it (knn has no "
+                "sample_weight); pass a named base estimator that requests it "
+                "(set_fit_request)")
+        return self._routed(params, "fit")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -355,9 +370,9 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
         work = initial_state(y[keep], classes=state.classes)
         return work, X[safe_mask(X, keep)], np.sort(held)
 
-    def _step(self, X, base, policy: SelectionPolicy, teacher):
+    def _step(self, X, base, policy: SelectionPolicy, teacher, params=None):
         """The in-memory round, printing scikit-learn's verbose line."""
-        step = in_memory_step(X, base, policy, teacher)
+        step = in_memory_step(X, base, policy, teacher, params)
         if not self.verbose:
             return step
 
@@ -370,15 +385,27 @@ class SelfTrainingClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator)
 
         return verbose_step
 
-    def _set_transduction(self, y, chosen: RoundState, held):
-        if held is None:
+    def _set_transduction(self, y, chosen: RoundState, held, keep):
+        """``keep``: positions of ``chosen``'s rows in ``y`` (``None``: all rows). Rows left
+        out (held out, or outside the bounded pool) keep their given label."""
+        if keep is None:
             self.transduction_, self.labeled_iter_ = _decode(chosen), chosen.labeled_iter.copy()
             return
-        keep = np.setdiff1d(np.arange(len(y)), held)
         self.transduction_ = np.array(y, copy=True)
         self.transduction_[keep] = _decode(chosen)
-        self.labeled_iter_ = np.zeros(len(y), dtype=np.int64)
+        self.labeled_iter_ = np.full(len(y), -1, dtype=np.int64)
+        if held is not None:
+            self.labeled_iter_[held] = 0
         self.labeled_iter_[keep] = chosen.labeled_iter
+
+
+def _work_rows(n_rows: int, held, sampled) -> np.ndarray | None:
+    """Positions, among all ``n_rows``, of the rows self-training works on: without the
+    held-out slice and, above the pool bound, within the sampled pool (``None``: all)."""
+    if held is None and sampled is None:
+        return None
+    keep = np.arange(n_rows) if held is None else np.setdiff1d(np.arange(n_rows), held)
+    return keep if sampled is None else keep[sampled]
 
 
 def _is_text(y) -> bool:

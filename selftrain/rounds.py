@@ -19,6 +19,11 @@ import numpy as np
 from scipy import sparse
 from sklearn.base import clone
 from sklearn.utils import safe_mask
+from sklearn.utils.validation import (
+    _check_method_params,
+    _is_arraylike_not_scalar,
+    _num_samples,
+)
 
 from selftrain.labels import is_unlabeled
 from selftrain.selection import SelectionPolicy, select_pseudo_labels
@@ -117,10 +122,13 @@ def initial_state(y, classes=None, min_classes: int = 2) -> RoundState:
     return RoundState(classes, encoded, labeled_iter, confidence, 0, termination)
 
 
-def fit_state(state: RoundState, X, estimator, extra=None):
-    """A clone of ``estimator`` fitted on the state's labeled rows (plus ``extra`` = (X, y))."""
+def fit_state(state: RoundState, X, estimator, extra=None, params=None):
+    """A clone of ``estimator`` fitted on the state's labeled rows (plus ``extra`` = (X, y)
+    or (X, y, params)). ``params``: fit metadata of ``X``'s rows (``row_params``), sliced
+    to the rows fitted; a pseudo-labeled row keeps its own ``sample_weight``."""
     mask = state.labeled
     X_fit, y_fit = X[safe_mask(X, mask)], state.labels[mask]
+    fit_params = row_params(params, X, np.flatnonzero(mask))
     if extra is not None:
         X_fit = (
             sparse.vstack([X_fit, extra[0]], format="csr")
@@ -128,19 +136,33 @@ def fit_state(state: RoundState, X, estimator, extra=None):
             else np.concatenate([np.asarray(X_fit), np.asarray(extra[0])])
         )
         y_fit = np.concatenate([y_fit, extra[1]])
-    return clone(estimator).fit(X_fit, _as_label_array(y_fit, state.classes))
+        if fit_params:  # the extra rows' per-row metadata follows them
+            fit_params = {k: np.concatenate([v, extra[2][k]]) if _per_row(params[k], X) else v
+                          for k, v in fit_params.items()}
+    return clone(estimator).fit(X_fit, _as_label_array(y_fit, state.classes), **fit_params)
+
+
+def row_params(params: dict | None, X, rows: np.ndarray) -> dict:
+    """Fit metadata for ``X``'s ``rows``: per-row arrays (one entry per row of ``X``, such
+    as ``sample_weight``) sliced, anything else as it is (scikit-learn's own rule for
+    cross-validation)."""
+    return _check_method_params(X, params, rows) if params else {}
+
+
+def _per_row(value, X) -> bool:
+    return _is_arraylike_not_scalar(value) and _num_samples(value) == _num_samples(X)
 
 
 def run_round(state: RoundState, X, estimator, policy: SelectionPolicy,
-              teacher: GraphTeacher | None = None) -> RoundResult:
+              teacher: GraphTeacher | None = None, params: dict | None = None) -> RoundResult:
     """Fit on the state's labels, pseudo-label the chosen pool rows: the next state.
 
     Deterministic for a seeded estimator: the same state and inputs give the same
     next state, which is what makes a checkpointed rerun end with the same model.
     ``teacher``: the kNN graph of ``X``'s rows, built once by the caller; built here when
-    the policy asks for a teacher and none is given.
+    the policy asks for a teacher and none is given. ``params``: fit metadata of ``X``'s rows.
     """
-    model = fit_state(state, X, estimator)
+    model = fit_state(state, X, estimator, params=params)
     pool = np.flatnonzero(~state.labeled)
     if pool.size == 0:
         return RoundResult(model, replace(state, termination="all_labeled"), state)

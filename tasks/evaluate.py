@@ -39,6 +39,7 @@ def evaluate_rounds(records: list[dict], chosen: int, verdict: dict, data: Prepa
                   "kept the labeled-only model" if check["fallback"] else
                   "scikit-learn's plain self-training adopted"
                   if check.get("selection") == "plain" else "self-training adopted"),
+        "guard_selection": check.get("selection"),  # "configured", "plain" or None (kept)
         "guard_helped_rows": check.get("helped_rows"),
         "guard_harmed_rows": check.get("harmed_rows"),
         "guard_z_help": check.get("z_help"),

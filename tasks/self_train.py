@@ -12,6 +12,7 @@ is kept in memory between tasks: the chosen round's model is refitted from its c
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -23,6 +24,7 @@ from selftrain.config import PipelineConfig
 from selftrain.driver import adopted_selection, cv_guard, guard_score, self_train
 from selftrain.estimators import resolve_base
 from selftrain.metrics import evaluate_model, pseudo_label_accuracy
+from selftrain.pool import bounded_pool
 from selftrain.recommended import build_classifier
 from selftrain.rounds import RoundState, fit_state, initial_state, round_record, run_round
 from selftrain.teacher import GraphTeacher
@@ -50,7 +52,7 @@ CHECKPOINT = {"cache_policy": CacheKeyFnPolicy(cache_key_fn=_step_key), "persist
 def guard_rounds(data: PreparedData, config: PipelineConfig) -> dict:
     """The base estimator chosen by evidence (``base_estimator="auto"``) and, with
     ``stopping="cv"``, the guard's verdict: may self-training run at all?"""
-    X, state = data.workspace.load("X_train"), _load_state(data, 0)
+    X, state, rows = _work(data, config.seed)
     clf = build_classifier(config.self_training, config.seed)
     base, fallback, choice = resolve_base(clf.round_estimator(), X, state)
     trainer = choice["self_trainer"] if choice else config.self_training.base_estimator
@@ -62,6 +64,9 @@ def guard_rounds(data: PreparedData, config: PipelineConfig) -> dict:
                          random_state=config.seed, n_jobs=clf.n_jobs, teacher=teacher,
                          fallback=fallback)
     kept = choice["chosen"] if choice and check is not None and check["fallback"] else trainer
+    if rows is not None:
+        get_run_logger().info("the unlabeled pool is bounded: self-training works on %d of "
+                              "%d training rows (selftrain.pool)", len(rows), data.n_train)
     get_run_logger().info("%s", guard_message(kept, choice, check))
     return {"base_estimator": kept, "estimator_choice": choice, "cv_check": check}
 
@@ -95,18 +100,19 @@ def train_round(data: PreparedData, config: PipelineConfig, round_: int, select:
     added, validation and test scores, and (in simulation mode) the accuracy of the
     pseudo-labels so far."""
     ws = data.workspace
-    X, state = ws.load("X_train"), _load_state(data, round_)
+    X, first, rows = _work(data, config.seed)
+    state = _load_state(data, round_, config.seed)
     clf = build_classifier(config.self_training, config.seed)
     base = _base(config, base_estimator)
     if select:
-        policy = clf.selection_policy(int((ws.load("y_train") == -1).sum()), n_rows=len(state.y))
+        policy = clf.selection_policy(int((~first.labeled).sum()), n_rows=len(state.y))
         policy, _ = adopted_selection(check, policy, clf.max_iter)
         result = run_round(state, X, base, policy, _teacher(data, policy, X))
         result.state.save(ws.state_path(round_ + 1))
         model, termination = result.model, result.state.termination
     else:
         model, termination = fit_state(state, X, base), state.termination
-    record = _score_round(state, model, data)
+    record = _score_round(state, model, data, rows)
     record["next_termination"] = termination
     record["pool_left"] = int((~state.labeled).sum())
     get_run_logger().info("%s", round_message(record))
@@ -141,19 +147,19 @@ def run_rounds(data: PreparedData, config: PipelineConfig, verdict: dict) -> tup
         previous.append(record)
         if holdout:
             record["val_score"] = record["val_accuracy"]
-        return None, (_load_state(data, state.round + 1) if select else state), record
+        return None, (_load_state(data, state.round + 1, config.seed) if select else state), record
 
     score = None if check is None else guard_score(check)
     _, max_iter = adopted_selection(check, None, settings.max_rounds)
     limit = 0 if check is not None and check["fallback"] else max_iter
-    rounds, _ = self_train(_load_state(data, 0), step, limit=limit, max_iter=max_iter,
+    rounds, _ = self_train(_load_state(data, 0, config.seed), step, limit=limit, max_iter=max_iter,
                            score=score, patience=settings.patience if holdout else None)
     return rounds.records, rounds.best_index
 
 
 def round_model(data: PreparedData, config: PipelineConfig, round_: int, base_estimator: str):
     """The model of a finished round, refitted exactly from its checkpoint."""
-    return fit_state(_load_state(data, round_), data.workspace.load("X_train"),
+    return fit_state(_load_state(data, round_, config.seed), _work(data, config.seed)[0],
                      _base(config, base_estimator))
 
 
@@ -175,9 +181,21 @@ def _teacher(data: PreparedData, policy, X) -> GraphTeacher | None:
     return teacher
 
 
-def _load_state(data: PreparedData, round_: int) -> RoundState:
+def _work(data: PreparedData, seed: int):
+    """``(X, round 0's state, rows)``: the rows self-training works on, drawn as ``fit``
+    draws them (``selftrain.pool``): every training row (``rows`` is ``None``) or, above
+    the pool bound, the labeled rows and a sample of the pool seeded by the run's seed."""
+    ws = data.workspace
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the guard's log says it once
+        state, X, rows = bounded_pool(initial_state(np.asarray(ws.load("y_train"))),
+                                      ws.load("X_train"), seed)
+    return X, state, rows
+
+
+def _load_state(data: PreparedData, round_: int, seed: int) -> RoundState:
     if round_ == 0:
-        return initial_state(np.asarray(data.workspace.load("y_train")))
+        return _work(data, seed)[1]
     path = data.workspace.state_path(round_)
     if not path.exists():
         raise FileNotFoundError(
@@ -186,7 +204,7 @@ def _load_state(data: PreparedData, round_: int) -> RoundState:
     return RoundState.load(path)
 
 
-def _score_round(state: RoundState, model, data: PreparedData) -> dict:
+def _score_round(state: RoundState, model, data: PreparedData, rows=None) -> dict:
     ws = data.workspace
     record = round_record(state)
     test = evaluate_model(model, ws.load("X_test"), ws.load("y_test"), data.schema.classes)
@@ -198,6 +216,7 @@ def _score_round(state: RoundState, model, data: PreparedData) -> dict:
     )
     pseudo = state.labeled_iter > 0
     truth = np.asarray(ws.load("y_train_true"))
+    truth = truth if rows is None else truth[rows]  # the state's rows (a bounded pool)
     known = pseudo & (truth != -1)
     record["pseudo_label_accuracy"] = (
         pseudo_label_accuracy(state.labels[known], truth[known]) if data.mode == "simulate"

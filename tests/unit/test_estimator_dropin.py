@@ -187,14 +187,6 @@ def test_score_takes_sample_weight_without_routing_as_before(three_class):
         X, y_true, sample_weight=weights)
 
 
-def test_requested_fit_metadata_is_refused_naming_it(three_class, routing):
-    X, _, y = three_class
-    base = LogisticRegression().set_fit_request(sample_weight=True)
-    clf = SelfTrainingClassifier(base.set_score_request(sample_weight=False))
-    with pytest.raises(NotImplementedError, match=r"fit metadata \['sample_weight'\]"):
-        clf.fit(X, y, sample_weight=np.ones(len(y)))
-
-
 class TagRecorder(LogisticRegression):
     """Records the ``tag`` metadata each prediction method received."""
 
