@@ -63,11 +63,12 @@ def test_pipeline_and_fit_give_the_same_model(prefect_api, workspace, overrides)
 
 
 def test_pipeline_serves_fits_model_when_the_guard_adopts_sklearns_rule(prefect_api, workspace):
-    # A table and seed on which the configured rule shows no gain in the guard's folds and
-    # scikit-learn's plain rule does (4 rows helped, 1 harmed): the pipeline self-trains
+    # A table and seed on which, in the guard's folds, the configured rule harms more rows
+    # than it helps (6 helped, 9 harmed) and scikit-learn's plain rule helps more (7 helped,
+    # 4 harmed; found by a search over make_classification's seeds): the pipeline self-trains
     # with the plain rule, as fit does, and says so in metrics.json and the run summary.
     X, y = make_classification(n_samples=400, n_features=10, n_informative=5, n_classes=2,
-                               class_sep=0.8, flip_y=0.03, random_state=0)
+                               class_sep=0.8, flip_y=0.03, random_state=17)
     frame = pd.DataFrame(X.round(4), columns=[f"x{i}" for i in range(X.shape[1])])
     frame.insert(0, "label", y)
     frame.insert(0, "id", range(len(frame)))
