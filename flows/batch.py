@@ -12,6 +12,7 @@ from prefect import flow
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from selftrain.config import PARAMS_FILE, load_config
 from tasks.score import (
     CHUNK_ROWS,
     ScoringSummary,
@@ -46,10 +47,12 @@ def score_with_progress(input_path: Path, output_path: Path, model_name: str,
 
 @flow(name="batch-score", description="Score a table offline with the promoted model")
 def batch_score_flow(input_path: str, output_path: str,
-                     model_name: str = "selftrain-classifier", model_tag: str | None = None,
+                     model_name: str | None = None, model_tag: str | None = None,
                      refused_path: str | None = None, chunk_rows: int = CHUNK_ROWS) -> dict:
     """Score ``input_path`` into ``output_path`` (and the refused rows' side file) with the
-    production model of ``model_name``, or ``model_tag``; returns the summary."""
+    production model of ``model_name`` (default: params.yaml's model line), or ``model_tag``;
+    returns the summary."""
+    model_name = model_name or load_config(PARAMS_FILE).model_line
     return batch_score(input_path, output_path, model_name, model_tag, refused_path,
                        chunk_rows)
 

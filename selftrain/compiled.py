@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -197,7 +197,6 @@ class Verdict:
     rows: int = 0
     max_abs_diff: float | None = None
     label_mismatches: int | None = None
-    details: dict = field(default_factory=dict)
 
 
 def verify(model, compiled: Compiled, frames: list, tolerance: float = TOLERANCE) -> Verdict:

@@ -170,18 +170,15 @@ def cv_guard(state: RoundState, X, base, policy: SelectionPolicy, *, cv: int,
     candidates = {"configured": (policy, max_iter, guard_estimator(base))}
     if policy != PLAIN:  # a threshold on a forest's votes: weighed with the base's own trees
         candidates["plain"] = (PLAIN, PLAIN_MAX_ITER, base)
-    fitted_alone, verdicts, alone = None, {}, {}
+    verdicts, alone = {}, {}
     for name, (rule, limit, estimator) in candidates.items():  # the next only if not adopted
         hits = Parallel(n_jobs=n_jobs)(
             delayed(_fold_hits)(state, X, rows, estimator, (rule, limit), teacher,
-                                fallback if fitted_alone is None else None, params)
+                                None if alone else fallback, params)  # fallback fitted once
             for rows in splits)
-        if fallback is None:  # each candidate against its own round 0 (same forest)
-            alone[name] = np.concatenate([first for _, first in hits])
-        else:  # against the fallback, fitted once per fold
-            fitted_alone = fitted_alone if fitted_alone is not None else np.concatenate(
-                [first for _, first in hits])
-            alone[name] = fitted_alone
+        # against the fallback (the first candidate's fits), else its own round 0
+        alone[name] = alone["configured"] if fallback is not None and alone else \
+            np.concatenate([first for _, first in hits])
         verdicts[name] = _verdict([fold for fold, _ in hits], alone[name], labeled.size)
         if verdicts[name]["z_help"] > HELP_Z:
             break

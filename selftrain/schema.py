@@ -81,6 +81,10 @@ class FeatureSchema(BaseModel):
         return self.feature_names == other.feature_names and all(
             self.role(n) == other.role(n) for n in self.feature_names)
 
+    def same_problem(self, other: FeatureSchema) -> bool:
+        """True when one model may replace the other: the same record in, the same classes out."""
+        return self.same_inputs(other) and self.classes == other.classes
+
     def columns(self) -> list[dict]:
         """Each column with its role, dtype and known categories: what /metadata lists."""
         out = []

@@ -81,10 +81,13 @@ def read_entry(tag: str) -> StoredEntry:
 
 
 def servable_entry(line: str, requested: str | None = None,
-                   skipped: Callable[[str], None] = lambda reason: None) -> StoredEntry:
+                   skipped: Callable[[str], None] = lambda reason: None,
+                   loaded: str | None = None) -> StoredEntry:
     """The verified entry to use: ``requested`` (``line:version`` or a version of ``line``)
     if given, else the production model of ``line``; ``skipped(reason)`` hears of each
-    production entry passed over. NoServableModel says why none can be used."""
+    production entry passed over. ``loaded``: the tag of a model the caller verified when
+    it loaded it (a server's reload check every few seconds): not hashed again.
+    NoServableModel says why none can be used."""
     if requested:
         entry = read_entry(requested if ":" in requested else f"{line}:{requested}")
         problem = entry.verify()
@@ -97,7 +100,7 @@ def servable_entry(line: str, requested: str | None = None,
                               f"model store at {store_home()}")
     for tag in tags:
         entry = read_entry(tag)
-        problem = entry.verify()
+        problem = entry.problem if tag == loaded else entry.verify()
         if problem is None:
             return entry
         skipped(problem)

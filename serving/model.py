@@ -66,12 +66,12 @@ def model_line(environ=os.environ) -> str:
     return load_config(environ.get(CONFIG_ENV, PARAMS_FILE)).model_line
 
 
-def resolve_model_tag(line: str, requested: str | None = None) -> str:
+def resolve_model_tag(line: str, requested: str | None = None, loaded: str | None = None) -> str:
     """The exact tag to serve: ``requested`` if given (``name:version`` or a version),
-    else the production model of ``line`` that verifies (``selftrain.store``).
-    NoServableModel says why there is none."""
+    else the production model of ``line`` that verifies (``selftrain.store``; ``loaded``,
+    the model in service, is not hashed again). NoServableModel says why there is none."""
     try:
-        return servable_entry(line, requested, skipped=_skipped).tag
+        return servable_entry(line, requested, skipped=_skipped, loaded=loaded).tag
     except NoServableModel as exc:
         hint = (f" (from ${TAG_ENV})" if requested else
                 ": run the training pipeline until a model passes the gate, or point "

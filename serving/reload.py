@@ -65,7 +65,7 @@ def load_checked(tag: str, served: LoadedModel) -> LoadedModel:
     except Exception as exc:  # a broken entry must never stop the server
         raise ReloadRefused(f"cannot load {tag}: {type(exc).__name__}: {exc}") from None
     schema = model.schema
-    if not schema.same_inputs(served.schema) or schema.classes != served.schema.classes:
+    if not schema.same_problem(served.schema):
         raise ReloadRefused(f"{tag} reads other columns or predicts other classes than "
                             f"{served.tag} (another problem's model)")
     fitted = [c.item() if isinstance(c, np.generic) else c for c in model.predictor.classes_]
@@ -100,7 +100,8 @@ class ModelWatcher:
     async def check_once(self) -> bool:
         """True when a new model was swapped in."""
         try:
-            tag = await anyio.to_thread.run_sync(resolve_model_tag, self.line)
+            tag = await anyio.to_thread.run_sync(resolve_model_tag, self.line, None,
+                                                 self.current.tag)
         except NoServableModel:
             return False  # the store was emptied: keep serving what is loaded
         retry_at, backoff = self.refused.get(tag, (0.0, self.interval / 2))

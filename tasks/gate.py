@@ -73,7 +73,7 @@ def score_champion(model_name: str, data: PreparedData
     if production is None:
         return None, None, None
     tag, model, schema, _ = production
-    if not schema.same_inputs(data.schema) or schema.classes != data.schema.classes:
+    if not schema.same_problem(data.schema):
         return tag, None, line_mismatch(tag, schema, data.schema, model_name)
     ws = data.workspace  # the champion is a model of raw records: give it the raw test rows
     accuracy = float(np.mean(model.predict(ws.load_frame("X_test_raw")) == ws.load("y_test")))

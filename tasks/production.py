@@ -81,7 +81,7 @@ def _check_servable(entry: StoredEntry, current: str | None) -> None:
         now = read_entry(current)
         if now.record is not None:
             a, b = now.record.features, entry.record.features
-            if not a.same_inputs(b) or a.classes != b.classes:
+            if not a.same_problem(b):
                 raise SwitchRefused(f"{entry.tag} reads other columns or predicts other classes "
                                     f"than the production model {current}: servers of this "
                                     "line would refuse it")

@@ -100,7 +100,7 @@ def score_table(model: ScoringModel, input_path: str | Path, output_path: str | 
     input_path, output_path = Path(input_path), Path(output_path)
     refused_path = Path(refused_path) if refused_path else default_refused_path(output_path)
     check_paths(input_path, output_path, refused_path)
-    total = count_rows(input_path)
+    total = None if progress is None else count_rows(input_path)  # only a bar needs it
     if progress is not None:
         progress(0, total)  # the bar shows the total before the first chunk
     chunks = read_chunks(input_path, model.schema, model.id_column, chunk_rows)

@@ -101,7 +101,7 @@ def train_round(data: PreparedData, config: PipelineConfig, round_: int, select:
     pseudo-labels so far."""
     ws = data.workspace
     X, first, rows = _work(data, config.seed)
-    state = _load_state(data, round_, config.seed)
+    state = _load_state(data, round_, first)
     clf = build_classifier(config.self_training, config.seed)
     base = _base(config, base_estimator)
     if select:
@@ -147,20 +147,21 @@ def run_rounds(data: PreparedData, config: PipelineConfig, verdict: dict) -> tup
         previous.append(record)
         if holdout:
             record["val_score"] = record["val_accuracy"]
-        return None, (_load_state(data, state.round + 1, config.seed) if select else state), record
+        return None, (_load_state(data, state.round + 1, first) if select else state), record
 
     score = None if check is None else guard_score(check)
     _, max_iter = adopted_selection(check, None, settings.max_rounds)
     limit = 0 if check is not None and check["fallback"] else max_iter
-    rounds, _ = self_train(_load_state(data, 0, config.seed), step, limit=limit, max_iter=max_iter,
+    first = _work(data, config.seed)[1]
+    rounds, _ = self_train(first, step, limit=limit, max_iter=max_iter,
                            score=score, patience=settings.patience if holdout else None)
     return rounds.records, rounds.best_index
 
 
 def round_model(data: PreparedData, config: PipelineConfig, round_: int, base_estimator: str):
     """The model of a finished round, refitted exactly from its checkpoint."""
-    return fit_state(_load_state(data, round_, config.seed), _work(data, config.seed)[0],
-                     _base(config, base_estimator))
+    X, first, _ = _work(data, config.seed)
+    return fit_state(_load_state(data, round_, first), X, _base(config, base_estimator))
 
 
 def _base(config: PipelineConfig, name: str):
@@ -193,9 +194,10 @@ def _work(data: PreparedData, seed: int):
     return X, state, rows
 
 
-def _load_state(data: PreparedData, round_: int, seed: int) -> RoundState:
+def _load_state(data: PreparedData, round_: int, first: RoundState) -> RoundState:
+    """Round ``round_``'s state: ``first`` (round 0, from ``_work``) or its checkpoint."""
     if round_ == 0:
-        return _work(data, seed)[1]
+        return first
     path = data.workspace.state_path(round_)
     if not path.exists():
         raise FileNotFoundError(
